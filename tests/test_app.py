@@ -1,0 +1,79 @@
+"""app.py as a real server: first start builds the index, a second start embeds nothing; ask via gradio_client."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from conftest import ROOT, free_port
+
+
+def start(index_dir, port: int) -> tuple[subprocess.Popen, list[str]]:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--index-dir", str(index_dir)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: list[str] = []
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "Chat served at" in line:
+            break
+    for _ in range(120):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
+                return proc, lines
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    proc.kill()
+    raise AssertionError("server did not start:\n" + "".join(lines))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    index_dir = tmp_path_factory.mktemp("app-index")
+    port = free_port()
+    proc, lines = start(index_dir, port)
+    yield {"url": f"http://127.0.0.1:{port}/", "lines": lines, "index_dir": index_dir, "proc": proc}
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_first_start_builds_and_prints_where_it_serves(server) -> None:
+    out = "".join(server["lines"])
+    assert "embedded 30 sentence(s) (added 1" in out
+    assert f"Chat served at {server['url']}" in out
+
+
+def test_ask_endpoint_through_gradio_client(server) -> None:
+    from gradio_client import Client
+
+    client = Client(server["url"], verbose=False)
+    box, history, evidence = client.predict("What did the Russian defense ministry spokesman claim?", [], api_name="/ask")
+    assert box == ""
+    assert history[0]["role"] == "user" and history[1]["role"] == "assistant"
+    reply = history[1]["content"] if isinstance(history[1]["content"], str) else str(history[1]["content"])
+    assert "[1]" in reply and "Who Are the Soldiers Behind the Free Russia Legion?" in reply
+    assert "<mark data-cite='1'>A Russian protection ministry spokesman" in evidence
+    _, history2, _ = client.predict("Who is Caesar?", history, api_name="/ask")
+    _, history2, _ = client.predict("How old is he?", history2, api_name="/ask")
+    assert "Caesar, who’s 50" in str(history2[5]["content"])
+    _, history3, _ = client.predict("   ", [], api_name="/ask")
+    assert "empty" in str(history3[-1]["content"])
+
+
+def test_second_start_loads_and_embeds_nothing(server) -> None:
+    port = free_port()
+    proc, lines = start(server["index_dir"], port)
+    try:
+        assert "embedded 0 sentence(s)" in "".join(lines) and "unchanged 1" in "".join(lines)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

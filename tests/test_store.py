@@ -1,0 +1,107 @@
+"""The persisted index: save→load round trips, incremental sync, atomic generations and corruption detection."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import SEED
+from retrieval import IndexCorrupt, parse_article, read_article
+from retrieval.store import MANIFEST, Store, build_faiss
+
+DOCS = {
+    "cats": "# Cats\n\nCats sleep most of the day. A cat purrs when content.",
+    "rockets": "# Rockets\n\nThe rocket launched in 1969 from Florida. Its engines burned kerosene.",
+}
+
+
+def articles():
+    return [parse_article(src, article_id=aid, path=f"{aid}.md") for aid, src in DOCS.items()]
+
+
+def test_save_load_round_trip_gives_same_search(tmp_path, fake_encoder) -> None:
+    s1 = Store(tmp_path, fake_encoder)
+    s1.sync(articles())
+    s2 = Store(tmp_path, fake_encoder)
+    assert s2.load() is True
+    assert [x.text for x in s2.snapshot.sentences] == [x.text for x in s1.snapshot.sentences]
+    q = fake_encoder.encode(["when did the rocket launch"])
+    _, i1 = s1.snapshot.index.search(q, 1)
+    _, i2 = s2.snapshot.index.search(q, 1)
+    assert s2.snapshot.sentences[i2[0][0]].text == "The rocket launched in 1969 from Florida."
+    assert i1[0][0] == i2[0][0]
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    assert manifest["count"] == 4 and manifest["dimension"] == 384 and manifest["format_version"] == 1
+    assert set(manifest["articles"]) == {"cats", "rockets"}
+
+
+def test_unchanged_articles_embed_nothing_and_changed_ones_are_reindexed(tmp_path, fake_encoder) -> None:
+    Store(tmp_path, fake_encoder).sync(articles())
+    again = Store(tmp_path, fake_encoder)
+    again.load()
+    before = fake_encoder.encoded
+    rep = again.sync(articles())
+    assert rep.embedded == 0 and fake_encoder.encoded == before and sorted(rep.unchanged) == ["cats", "rockets"]
+    changed = parse_article(DOCS["cats"] + " Kittens play.", article_id="cats", path="cats.md")
+    rep = again.sync([changed])
+    assert rep.updated == ["cats"] and rep.embedded == 3
+    assert set(again.snapshot.articles) == {"cats", "rockets"}
+
+
+def test_remove_drops_vectors_and_metadata(tmp_path, fake_encoder) -> None:
+    s = Store(tmp_path, fake_encoder)
+    s.sync(articles())
+    assert s.remove("cats") is True and s.remove("cats") is False
+    reloaded = Store(tmp_path, fake_encoder)
+    reloaded.load()
+    assert list(reloaded.snapshot.articles) == ["rockets"] and reloaded.snapshot.index.ntotal == 2
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "foreign-model", "bad-json"])
+def test_damaged_index_is_detected_at_load(tmp_path, fake_encoder, damage: str) -> None:
+    Store(tmp_path, fake_encoder).sync(articles())
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    vec = tmp_path / manifest["files"]["vectors"]["name"]
+    if damage == "truncate":
+        vec.write_bytes(vec.read_bytes()[:100])
+    elif damage == "flip":
+        data = bytearray(vec.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        vec.write_bytes(bytes(data))
+    elif damage == "delete":
+        (tmp_path / manifest["files"]["articles"]["name"]).unlink()
+    elif damage == "foreign-model":
+        manifest.update(model="other/model", dimension=768)
+        (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    else:
+        (tmp_path / MANIFEST).write_text("{not json")
+    with pytest.raises(IndexCorrupt):
+        Store(tmp_path, fake_encoder).load()
+
+
+def test_corrupt_index_is_rebuilt_by_the_assistant(tmp_path, fake_encoder) -> None:
+    from retrieval import Assistant
+
+    a = Assistant(articles=[SEED], index_dir=tmp_path, encoder=fake_encoder)
+    a.warm_up()
+    d = a.store.directory
+    manifest = json.loads((d / MANIFEST).read_text())
+    (d / manifest["files"]["vectors"]["name"]).write_bytes(b"garbage")
+    b = Assistant(articles=[SEED], index_dir=tmp_path, encoder=fake_encoder)
+    rep = b.warm_up()
+    assert b.warnings and "rebuilding" in b.warnings[0]
+    assert rep.embedded == len(read_article(SEED).sentences)
+    assert Store(d, fake_encoder).load() is True
+
+
+def test_index_type_is_chosen_by_size() -> None:
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(300, 16)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    assert type(build_faiss(v, exact_limit=1000)).__name__ == "IndexFlatIP"
+    approx = build_faiss(v, exact_limit=100)
+    assert type(approx).__name__ == "IndexHNSWFlat"
+    _, ids = approx.search(v[:5], 1)
+    assert list(ids[:, 0]) == [0, 1, 2, 3, 4]
