@@ -19,7 +19,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--index-dir", default=str(DEFAULT_INDEX_DIR), help="where built indexes live (default index/)")
-    return p.parse_args(argv)
+    p.add_argument("--allow-origin", action="append", metavar="ORIGIN",
+                   help="origin (scheme://host[:port]) whose pages may embed the widget and call the API from a "
+                        "browser (repeatable; '*' = any); default: $ASK_ALLOW_ORIGINS, else only this server's pages")
+    p.add_argument("--rate-limit", type=int, metavar="N",
+                   help="questions per minute per client address on /api/ask (0 = no limit); "
+                        "default: $ASK_RATE_LIMIT, else 30; clients on this machine are exempt")
+    p.add_argument("--rate-limit-localhost", action="store_true",
+                   help="apply the rate limit to clients on this machine (loopback) too")
+    args = p.parse_args(argv)
+    from web.api import ApiSettings
+
+    try:
+        args.api = ApiSettings.resolve(args.allow_origin, args.rate_limit, args.rate_limit_localhost)
+    except ValueError as exc:
+        p.error(str(exc))
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from web.server import build_app
 
-    app = build_app(assistant)
+    app = build_app(assistant, settings=args.api)
     print(f"Chat served at http://{args.host}:{args.port}/ (ready {time.perf_counter() - t0:.1f}s after start)",
           flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -74,3 +74,78 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# ---- a real app.py server, shared by the API, widget-browser and security tests --------------------------------------
+MARKUP_ARTICLE = """# Markup <img src=x onerror=alert('title')> on trial
+
+The gallery caption read <img src=x onerror=alert(1)> beneath the portrait of the lighthouse keeper.
+
+Visitors who opened the archive page in 2019 saw the words <script>alert(2)</script> printed beside the ferry timetable.
+
+The lighthouse keeper, Margit Olsson, retired after forty years on the island of Stora Karlsö.
+"""
+
+
+def start_server(args: list[str], port: int, *, env: dict[str, str] | None = None, timeout: float = 180):
+    """Start `python app.py ARGS --port PORT`; return (process, output lines so far) once it answers HTTP.
+
+    A thread keeps reading the output (so a chatty server never blocks on a full pipe); lines keep arriving in the
+    returned list."""
+    import subprocess
+    import threading
+    import time
+
+    import httpx
+
+    full_env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", **(env or {}))
+    proc = subprocess.Popen([sys.executable, "app.py", *args, "--port", str(port)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env)
+    lines: list[str] = []
+    served = threading.Event()
+
+    def drain() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            if "Chat served at" in line:
+                served.set()
+        served.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    served.wait(timeout)
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/articles", timeout=2).status_code == 200:
+                return proc, lines
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise AssertionError("server did not start:\n" + "".join(lines))
+
+
+def stop_server(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except Exception:  # noqa: BLE001
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def web_server(tmp_path_factory):
+    """app.py over the seed article plus an article full of markup, allowing one host-page origin to embed it.
+
+    Ports: `port` (the app), `host_port` (an allowed host page origin), `other_port` (a host page not allowed)."""
+    tmp = tmp_path_factory.mktemp("web-server")
+    markup = tmp / "markup.md"
+    markup.write_text(MARKUP_ARTICLE, encoding="utf-8")
+    port, host_port, other_port = free_port(), free_port(), free_port()
+    while len({port, host_port, other_port}) < 3:
+        host_port, other_port = free_port(), free_port()
+    proc, lines = start_server(["--article", str(SEED), "--article", str(markup), "--index-dir", str(tmp / "index"),
+                                "--allow-origin", f"http://127.0.0.1:{host_port}"], port)
+    yield {"url": f"http://127.0.0.1:{port}", "port": port, "host_port": host_port, "other_port": other_port,
+           "markup": markup, "tmp": tmp, "lines": lines, "proc": proc}
+    stop_server(proc)

@@ -1,12 +1,21 @@
-"""One ASGI app: the JSON API routes first, then the Gradio chat mounted at the root."""
+"""One ASGI app: the JSON API and the widget routes first, then the Gradio chat mounted at the root."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import gradio as gr
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from retrieval import Assistant
 
+from . import api as api_routes
+from . import widget as widget_routes
+from .api import ApiSettings
 from .chat import CSS, build_chat
 
 #: Chat events that may run at once; more wait in the queue (up to QUEUE_SIZE, then "busy").
@@ -14,9 +23,58 @@ CONCURRENCY = 4
 QUEUE_SIZE = 64
 
 
-def build_app(assistant: Assistant) -> FastAPI:
-    """The FastAPI app serving the chat page at / (API routes are declared before the mount)."""
-    api = FastAPI(title="Ask the article", docs_url="/docs", redoc_url=None)
+class FrameGuard:
+    """Pages other than /widget may only be framed by the server's own pages (anti-clickjacking)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") == "/widget":
+            await self.app(scope, receive, send)
+            return
+
+        async def guarded(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                if headers.get("content-type", "").startswith("text/html"):
+                    headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+                    if "content-security-policy" not in headers:
+                        headers["Content-Security-Policy"] = "frame-ancestors 'self'"
+            await send(message)
+
+        await self.app(scope, receive, guarded)
+
+
+def build_app(assistant: Assistant, *, allow_origins: list[str] | None = None, rate_limit: int | None = None,
+              rate_limit_loopback: bool = False, settings: ApiSettings | None = None) -> FastAPI:
+    """The FastAPI app: /api/* (JSON), /embed.js + /widget (the embeddable chat), /docs, and the chat at /.
+
+    allow_origins: origins whose pages may embed the widget and call the API from a browser (default: the
+    ASK_ALLOW_ORIGINS environment variable, else none but the server's own); rate_limit: questions per minute per
+    client on /api/ask (default ASK_RATE_LIMIT, else 30; 0 = off), loopback clients exempt unless rate_limit_loopback.
+    """
+    settings = settings or ApiSettings.resolve(allow_origins, rate_limit, rate_limit_loopback)
+    api = FastAPI(title="Ask the article", version="1", docs_url=None, redoc_url=None, openapi_url="/openapi.json",
+                  description="Answers quote and cite the article's own sentences.")
+    api.state.settings = settings
+    # Gradio sees a CORSMiddleware on the parent and leaves CORS to it: one policy for the API and the chat.
+    api.add_middleware(CORSMiddleware, allow_origins=settings.allow_origins, allow_methods=["GET", "POST", "DELETE"],
+                       allow_headers=["Content-Type", "Accept"], allow_credentials=False, max_age=600)
+    api.add_middleware(FrameGuard)
+    api_routes.install_error_handlers(api)
+    if importlib.util.find_spec("web.articles_api") is not None:  # article management (add/remove) routes
+        from . import articles_api
+
+        api.include_router(articles_api.build_router(assistant))  # before the /api/{rest} catch-all
+    api.include_router(api_routes.build_router(assistant, settings))
+    api.include_router(widget_routes.build_router(settings))
+
+    @api.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(api_routes.docs_html(api.openapi()))
+
     demo = build_chat(assistant)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return gr.mount_gradio_app(api, demo, path="/", css=CSS, footer_links=["api"])
