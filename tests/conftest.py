@@ -149,3 +149,44 @@ def web_server(tmp_path_factory):
     yield {"url": f"http://127.0.0.1:{port}", "port": port, "host_port": host_port, "other_port": other_port,
            "markup": markup, "tmp": tmp, "lines": lines, "proc": proc}
     stop_server(proc)
+
+
+# ---- Debian's Chromium driven by Playwright (never a downloaded browser) -------------------------------------------
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def require_chromium() -> None:
+    """Browser tests fail in CI (CI=true) when Chromium is missing, and are skipped elsewhere."""
+    if CHROMIUM.exists():
+        return
+    msg = f"{CHROMIUM} is missing (apt-get install chromium)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
+            "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+def serve_dir(directory: Path, port: int):
+    """A static file server for host pages on 127.0.0.1:port (another port = another origin); .shutdown() it."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), functools.partial(Quiet, directory=str(directory)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd

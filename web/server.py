@@ -7,7 +7,7 @@ import importlib.util
 import gradio as gr
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,13 +23,22 @@ CONCURRENCY = 4
 QUEUE_SIZE = 64
 
 
+#: Gradio routes this app never uses: the reverse proxy to Hugging Face Spaces (an SSRF surface; it also answers a
+#: NUL in its URL with a 500).
+BLOCKED_PREFIXES = ("/gradio_api/proxy=", "/proxy=")
+
+
 class FrameGuard:
-    """Pages other than /widget may only be framed by the server's own pages (anti-clickjacking)."""
+    """Pages other than /widget may only be framed by the server's own pages (anti-clickjacking); unused Gradio
+    routes (BLOCKED_PREFIXES) answer 404."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path", "").startswith(BLOCKED_PREFIXES):
+            await JSONResponse({"error": "Not found."}, status_code=404)(scope, receive, send)
+            return
         if scope["type"] != "http" or scope.get("path") == "/widget":
             await self.app(scope, receive, send)
             return
