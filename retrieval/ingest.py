@@ -1,8 +1,14 @@
-"""Read an article (seed format, Markdown or plain text) into paragraphs and sentences with offsets."""
+"""Read an article (seed format, Markdown, plain text, HTML or PDF) into paragraphs and sentences with offsets.
+
+HTML and PDF are converted to text first (trafilatura extracts an HTML page's main text, title and date; pypdf reads
+a PDF's text page by page); the stored source of such an article is that extracted text, and every offset points
+into it.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -10,8 +16,17 @@ from pathlib import Path
 
 from .errors import ArticleError
 
-#: Articles larger than this are refused: past it segmentation takes minutes and the UI stalls.
-MAX_ARTICLE_BYTES = 20 * 1024 * 1024
+#: Article text larger than this is refused: past it sentence segmentation and embedding take minutes on a small
+#: machine (2 MiB is about 350,000 words, a long book; a news article is 5-50 KB).
+MAX_ARTICLE_BYTES = 2 * 1024 * 1024
+#: HTML and PDF files carry markup, images and fonts besides the text: their files may be this large (the text
+#: extracted from them is still held to MAX_ARTICLE_BYTES).
+MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
+#: File endings read as articles; anything else is refused (a folder's other files are skipped and reported).
+TEXT_SUFFIXES = (".txt", ".text", ".md", ".markdown")
+HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+PDF_SUFFIXES = (".pdf",)
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + PDF_SUFFIXES
 
 _SEED_HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s+(.*\S)\s*$")
 _MD_TITLE = re.compile(r"^#\s+(.*\S)\s*$")
@@ -123,16 +138,22 @@ def detect_format(source: str, path: str | None = None) -> str:
 
 
 def parse_article(source: str, *, article_id: str | None = None, path: str | None = None,
-                  fmt: str | None = None, title: str | None = None) -> Article:
-    """Parse decoded text into an Article; raises ArticleError when nothing quotable is left."""
+                  fmt: str | None = None, title: str | None = None, date: str | None = None,
+                  name: str | None = None) -> Article:
+    """Parse decoded text into an Article; raises ArticleError when nothing quotable is left.
+
+    name is how errors refer to the article (default: the file name, else the title, else "pasted text").
+    """
     if not isinstance(source, str):
         raise TypeError(f"source must be str, got {type(source).__name__}")
-    name = Path(path).name if path else (title or "pasted text")
+    name = name or (Path(path).name if path else (title or "pasted text"))
     source = source.replace("\r\n", "\n").replace("\r", "\n")
     if "\x00" in source:
         raise ArticleError(f"{name}: looks like a binary file (it contains NUL bytes)")
+    if len(source.encode("utf-8")) > MAX_ARTICLE_BYTES:
+        raise ArticleError(f"{name}: {len(source.encode('utf-8')) / 1e6:.1f} MB of text is over the "
+                           f"{MAX_ARTICLE_BYTES // (1024 * 1024)} MiB limit for one article")
     fmt = fmt or detect_format(source, path)
-    date: str | None = None
     body_start = 0
     art_title = title
     one_per_line = False
@@ -160,7 +181,7 @@ def parse_article(source: str, *, article_id: str | None = None, path: str | Non
     if fmt in ("markdown", "text") and spans:
         m = _DATE_LINE.match(source[spans[0][0]:spans[0][1]])
         if m:
-            date = m.group(1)
+            date = date or m.group(1)
             spans = spans[1:]
     if fmt == "text" and art_title is None and spans:
         first_line = source[spans[0][0]:spans[0][1]].split("\n", 1)[0].strip()
@@ -168,9 +189,16 @@ def parse_article(source: str, *, article_id: str | None = None, path: str | Non
             art_title = first_line
             spans = spans[1:]
     if art_title is None:
-        art_title = Path(path).stem.replace("_", " ") if path else "Untitled article"
+        stem_of = path or (name if Path(name).suffix else None)
+        art_title = Path(stem_of).stem.replace("_", " ") if stem_of else "Untitled article"
     aid = article_id or slugify(Path(path).stem if path else art_title)
-    article = Article(id=aid, title=art_title, date=date, source=source, format=fmt, path=path)
+    return _build(source, spans, aid=aid, title=art_title, date=date, fmt=fmt, path=path, name=name)
+
+
+def _build(source: str, spans: list[tuple[int, int]], *, aid: str, title: str, date: str | None, fmt: str,
+           path: str | None, name: str) -> Article:
+    """The article whose body paragraphs are source[start:end] for each span, split into sentences."""
+    article = Article(id=aid, title=title, date=date, source=source, format=fmt, path=path)
     for p_index, (ps, pe) in enumerate(spans):
         article.paragraphs.append(Paragraph(p_index, ps, pe, source[ps:pe]))
         for ss, se in split_sentences(source[ps:pe]):
@@ -178,28 +206,196 @@ def parse_article(source: str, *, article_id: str | None = None, path: str | Non
                                               source[ps + ss:ps + se]))
     if not article.sentences:
         raise ArticleError(f"{name}: no text to index (the article has a title but no body)"
-                           if art_title and source.strip() else f"{name}: the article is empty")
+                           if title and source.strip() else f"{name}: the article is empty")
     return article
 
 
+def _iso_date(value: object) -> str | None:
+    """YYYY-MM-DD from a date string ('2024-03-05T10:00', PDF 'D:20240305…'), or None."""
+    text = str(value or "")
+    m = re.search(r"(\d{4})-(\d{2})-(\d{2})", text) or re.match(r"^(?:D:)?(\d{4})(\d{2})(\d{2})", text)
+    return f"{m.group(1)}-{m.group(2)}-{m.group(3)}" if m else None
+
+
+def _one_line(text: str | None) -> str | None:
+    text = " ".join((text or "").split())
+    return text[:300] or None
+
+
+def looks_like_html(text: str) -> bool:
+    """True for a whole HTML page (a doctype or <html> first), not for text that merely contains tags."""
+    head = text.lstrip()[:200].lower()
+    return head.startswith(("<!doctype html", "<html", "<?xml")) and "<html" in text[:4096].lower()
+
+
+def _from_blocks(blocks: list[str], *, title: str | None, date: str | None, fmt: str, path: str | None,
+                 article_id: str | None, name: str) -> Article:
+    """An article from extracted paragraphs; its source is the title line, a date line, then the paragraphs."""
+    paras = [" ".join(b.split()) for b in blocks if b and b.strip()]
+    if not paras:
+        raise ArticleError(f"{name}: no text could be extracted (is it a scanned image or an empty page?)")
+    if title and paras[0].lower() == " ".join(title.split()).lower():
+        paras = paras[1:]  # the page repeats its title as the first block
+        if not paras:
+            raise ArticleError(f"{name}: no text to index (the page has a title but no body)")
+    title = title or (Path(path or name).stem.replace("_", " ") if (path or Path(name).suffix) else "Untitled article")
+    head = [f"# {title}"] + ([f"date: {date}"] if date else [])
+    source = "\n\n".join(head)
+    spans = []
+    for para in paras:
+        source += "\n\n"
+        spans.append((len(source), len(source) + len(para)))
+        source += para
+    source += "\n"
+    if len(source.encode("utf-8")) > MAX_ARTICLE_BYTES:
+        raise ArticleError(f"{name}: {len(source.encode('utf-8')) / 1e6:.1f} MB of extracted text is over the "
+                           f"{MAX_ARTICLE_BYTES // (1024 * 1024)} MiB limit for one article")
+    aid = article_id or slugify(Path(path).stem if path else title)
+    return _build(source, spans, aid=aid, title=title, date=date, fmt=fmt, path=path, name=name)
+
+
+def parse_html(html_text: str, *, article_id: str | None = None, path: str | None = None,
+               name: str | None = None, title: str | None = None) -> Article:
+    """The main text, title and date of an HTML page (trafilatura), as an article; menus, ads and scripts go."""
+    import trafilatura  # maintained main-text extraction (boilerplate, scripts and styles removed)
+
+    name = name or (Path(path).name if path else "pasted HTML")
+    try:
+        doc = trafilatura.bare_extraction(html_text, with_metadata=True, include_comments=False,
+                                          include_tables=True, include_images=False, include_links=False)
+    except Exception as exc:  # lxml raises on pages it cannot parse at all
+        raise ArticleError(f"{name}: cannot read this HTML ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from exc
+    text = getattr(doc, "text", None) if doc is not None else None
+    if not text or not text.strip():
+        raise ArticleError(f"{name}: no article text found in this HTML page")
+    found = _one_line(getattr(doc, "title", None))
+    date = _iso_date(getattr(doc, "date", None))
+    blocks = text.split("\n")
+    if title and found and blocks and " ".join(blocks[0].split()).lower() == found.lower():
+        blocks = blocks[1:]  # the page's own title line, replaced by the given title
+    title = _one_line(title) or found or (Path(path).stem.replace("_", " ") if path else None)
+    return _from_blocks(blocks, title=title, date=date, fmt="html", path=path, article_id=article_id, name=name)
+
+
+def _page_text(page) -> str:  # type: ignore[no-untyped-def]
+    """A page's text; layout mode keeps vertical gaps as blank lines (the paragraph breaks)."""
+    try:
+        return page.extract_text(extraction_mode="layout") or ""
+    except Exception:  # noqa: BLE001 - layout mode gives up on some pages; plain mode still reads them
+        return page.extract_text() or ""
+
+
+def parse_pdf(data: bytes, *, article_id: str | None = None, path: str | None = None,
+              name: str | None = None, title: str | None = None) -> Article:
+    """The text of a PDF (pypdf), page by page; paragraphs are split at blank lines, lines joined with spaces."""
+    import io
+
+    from pypdf import PdfReader  # maintained pure-Python PDF reader
+    from pypdf.errors import PyPdfError
+
+    name = name or (Path(path).name if path else "uploaded PDF")
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged files are reported once, by the ArticleError
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            try:
+                ok = reader.decrypt("")
+            except Exception:  # noqa: BLE001 - unsupported encryption
+                ok = 0
+            if not ok:
+                raise ArticleError(f"{name}: the PDF is password-protected")
+        pages = [_page_text(page) for page in reader.pages]
+        meta = reader.metadata or {}
+        title = _one_line(title) or (_one_line(str(meta.get("/Title") or "")) if meta else None)
+        date = _iso_date(meta.get("/CreationDate")) if meta else None
+    except ArticleError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as exc:
+        raise ArticleError(f"{name}: not a readable PDF ({type(exc).__name__}: {str(exc)[:120]})") from exc
+    blocks: list[str] = []
+    for page in pages:
+        page = page.replace("\r\n", "\n").replace("\r", "\n")
+        for para in re.split(r"\n\s*\n", page):
+            lines = [ln.strip() for ln in para.split("\n") if ln.strip()]
+            joined = ""
+            for ln in lines:  # join wrapped lines; a hyphen at a line end joins the word halves
+                if joined.endswith("-") and len(joined) > 1 and joined[-2].isalpha() and ln[:1].islower():
+                    joined = joined[:-1] + ln
+                else:
+                    joined = f"{joined} {ln}" if joined else ln
+            if joined:
+                blocks.append(joined)
+    if not blocks:
+        raise ArticleError(f"{name}: the PDF has no extractable text (a scanned image?)")
+    if not title or title.lower() in ("untitled", "microsoft word"):
+        first = blocks[0]
+        title = first if len(blocks) > 1 and len(first) <= 120 and not first.endswith((".", "?", "!")) else None
+        title = title or (Path(path).stem.replace("_", " ") if path else None)
+    return _from_blocks(blocks, title=title, date=date, fmt="pdf", path=path, article_id=article_id, name=name)
+
+
+def parse_bytes(raw: bytes, *, filename: str, article_id: str | None = None, path: str | None = None,
+                title: str | None = None) -> Article:
+    """An article from a file's bytes, its format chosen by the file name (then by content for text)."""
+    suffix = Path(filename).suffix.lower()
+    if suffix and suffix not in SUPPORTED_SUFFIXES:
+        raise ArticleError(f"{filename}: unsupported file type {suffix!r} (supported: "
+                           f"{', '.join(SUPPORTED_SUFFIXES)})")
+    is_pdf = suffix in PDF_SUFFIXES or raw[:5] == b"%PDF-"
+    limit = MAX_DOCUMENT_BYTES if (is_pdf or suffix in HTML_SUFFIXES) else MAX_ARTICLE_BYTES
+    if len(raw) > limit:
+        raise ArticleError(f"{filename}: {len(raw) / 1e6:.1f} MB is over the {limit // (1024 * 1024)} MiB limit")
+    if not raw.strip():
+        raise ArticleError(f"{filename}: the file is empty")
+    if is_pdf:
+        if raw[:1024].find(b"%PDF-") < 0:
+            raise ArticleError(f"{filename}: not a PDF file (no %PDF header)")
+        return parse_pdf(raw, article_id=article_id, path=path, name=filename, title=title)
+    if b"\x00" in raw[:8192]:
+        raise ArticleError(f"{filename}: looks like a binary file, not text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ArticleError(f"{filename}: is not valid UTF-8 text (byte {exc.start})") from exc
+    if suffix in HTML_SUFFIXES or looks_like_html(text):
+        return parse_html(text, article_id=article_id, path=path, name=filename, title=title)
+    return parse_article(text, article_id=article_id, path=path, title=title, name=filename)
+
+
 def read_article(path: str | Path, *, article_id: str | None = None) -> Article:
-    """Read and parse a file, refusing empty, binary, non-UTF-8 and oversized files with a clear error."""
+    """Read and parse a file, refusing empty, binary, non-UTF-8, unsupported and oversized files with a clear error."""
     p = Path(path)
+    if p.is_dir():
+        raise ArticleError(f"{p}: is a folder, not an article file")
     try:
         size = p.stat().st_size
     except OSError as exc:
         raise ArticleError(f"{p}: cannot read the file ({exc.strerror or exc})") from exc
-    if p.is_dir():
-        raise ArticleError(f"{p}: is a folder, not an article file")
-    if size > MAX_ARTICLE_BYTES:
-        raise ArticleError(f"{p}: {size / 1e6:.1f} MB is over the {MAX_ARTICLE_BYTES // (1024 * 1024)} MiB limit")
-    raw = p.read_bytes()
-    if not raw.strip():
-        raise ArticleError(f"{p}: the file is empty")
-    if b"\x00" in raw[:8192]:
-        raise ArticleError(f"{p}: looks like a binary file, not text")
+    suffix = p.suffix.lower()
+    if suffix and suffix not in SUPPORTED_SUFFIXES:
+        raise ArticleError(f"{p}: unsupported file type {suffix!r} (supported: {', '.join(SUPPORTED_SUFFIXES)})")
+    limit = MAX_DOCUMENT_BYTES if suffix in PDF_SUFFIXES + HTML_SUFFIXES else MAX_ARTICLE_BYTES
+    if size > limit:
+        raise ArticleError(f"{p}: {size / 1e6:.1f} MB is over the {limit // (1024 * 1024)} MiB limit")
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ArticleError(f"{p}: is not valid UTF-8 text (byte {exc.start})") from exc
-    return parse_article(text, article_id=article_id, path=str(p))
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ArticleError(f"{p}: cannot read the file ({exc.strerror or exc})") from exc
+    try:
+        return parse_bytes(raw, filename=str(p), article_id=article_id, path=str(p))
+    except ArticleError as exc:
+        msg = str(exc)
+        raise ArticleError(msg if msg.startswith(str(p)) else f"{p}: {msg}") from exc
+
+
+def source_hash(path: Path) -> str | None:
+    """Content hash of what the file would be indexed as, cheaply for text files (None when it must be parsed)."""
+    if path.suffix.lower() in PDF_SUFFIXES + HTML_SUFFIXES:
+        return None
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if looks_like_html(text):
+        return None
+    return hashlib.sha256(text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")).hexdigest()

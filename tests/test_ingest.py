@@ -67,3 +67,109 @@ def test_title_without_body_is_refused(tmp_path) -> None:
     f.write_text("# Only a title\n", encoding="utf-8")
     with pytest.raises(ArticleError, match="no text"):
         read_article(f)
+
+
+# ---- HTML (trafilatura) and PDF (pypdf) --------------------------------------------------------------------------
+from pdf_util import make_pdf  # noqa: E402
+
+from retrieval.ingest import MAX_ARTICLE_BYTES, parse_bytes  # noqa: E402
+
+PAGE = """<!doctype html><html><head><title>Daily Gazette | Storm hits coast</title>
+<meta property="og:title" content="Storm hits coast">
+<meta property="article:published_time" content="2024-03-05T10:00:00Z">
+<script>document.write('tracking pixel');</script><style>p { color: red }</style></head>
+<body><nav><a href="/">Home</a> | <a href="/news">News</a> | <a href="/sport">Sport</a></nav>
+<article><h1>Storm hits coast</h1>
+<p>A powerful storm struck the northern coast on Tuesday. Winds reached 140 km/h near the harbour.</p>
+<p>More than 20,000 homes lost power, the utility said. <img src=x onerror=alert(1)> Repairs may take a week.</p>
+<script>alert("xss")</script>
+<p>The mayor, Dr. Ana Ruiz, urged residents to stay indoors until Thursday.</p></article>
+<footer>Copyright 2024 Daily Gazette. All rights reserved.</footer></body></html>"""
+
+
+def _verbatim(a) -> None:
+    for s in a.sentences:
+        assert a.source[s.start:s.end] == s.text
+        p = a.paragraphs[s.paragraph]
+        assert p.start <= s.start < s.end <= p.end and a.source[p.start:p.end] == p.text
+
+
+def test_html_main_text_title_and_date_are_extracted(tmp_path) -> None:
+    f = tmp_path / "storm.html"
+    f.write_text(PAGE, encoding="utf-8")
+    a = read_article(f)
+    assert (a.format, a.title, a.date) == ("html", "Storm hits coast", "2024-03-05")
+    texts = [s.text for s in a.sentences]
+    assert texts[0] == "A powerful storm struck the northern coast on Tuesday."
+    assert "The mayor, Dr. Ana Ruiz, urged residents to stay indoors until Thursday." in texts
+    body = " ".join(texts)
+    for junk in ("Home", "Copyright", "tracking", "alert", "onerror", "<img", "<script", "color: red"):
+        assert junk not in body  # menus, footer, scripts, styles and markup are not article text
+    assert len(a.paragraphs) == 3
+    _verbatim(a)
+
+
+def test_text_file_that_is_a_whole_html_page_is_read_as_html(tmp_path) -> None:
+    f = tmp_path / "saved-page.txt"
+    f.write_text(PAGE, encoding="utf-8")
+    assert read_article(f).format == "html"
+
+
+def test_text_with_some_markup_is_kept_verbatim_as_text() -> None:
+    src = "Markup test\n\nThe tag <script>alert(1)</script> was posted. An <img src=x onerror=alert(1)> followed.\n"
+    a = parse_article(src, path="m.txt")
+    assert a.format == "text" and a.title == "Markup test"
+    assert any("<script>" in s.text for s in a.sentences)  # quoted as written; every front end escapes it
+    _verbatim(a)
+
+
+def test_pdf_text_title_date_and_paragraphs(tmp_path) -> None:
+    data = make_pdf([["Harbour report", "", "The new harbour opened in May. It cost 40 million euros and took",
+                      "three years to build.", "", "Fishermen wel-", "comed the change."],
+                     ["On page two the mayor spoke. She thanked the builders."]],
+                    title="Harbour opens", created="2024-06-01")
+    f = tmp_path / "harbour.pdf"
+    f.write_bytes(data)
+    a = read_article(f)
+    assert (a.format, a.title, a.date) == ("pdf", "Harbour opens", "2024-06-01")
+    assert [p.text for p in a.paragraphs] == [
+        "Harbour report", "The new harbour opened in May. It cost 40 million euros and took three years to build.",
+        "Fishermen welcomed the change.", "On page two the mayor spoke. She thanked the builders."]
+    assert "It cost 40 million euros and took three years to build." in [s.text for s in a.sentences]
+    _verbatim(a)
+
+
+def test_pdf_without_metadata_takes_a_short_first_line_as_title() -> None:
+    a = parse_bytes(make_pdf([["Bridge reopens", "", "The bridge reopened on Monday. Traffic was light."]]),
+                    filename="b.pdf")
+    assert a.title == "Bridge reopens" and [s.text for s in a.sentences] == ["The bridge reopened on Monday.",
+                                                                              "Traffic was light."]
+
+
+@pytest.mark.parametrize("name,content,needle", [
+    ("broken.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\ngarbage", "PDF"),
+    ("fake.pdf", b"this is not a pdf at all", "not a PDF"),
+    ("empty-page.pdf", make_pdf([[""]]), "no extractable text"),
+    ("notes.docx", b"PK\x03\x04 zip", "unsupported file type"),
+    ("image.png", b"\x89PNG\r\n\x1a\n\x00\x00", "unsupported file type"),
+    ("scripts.html", b"<html><body><script>alert(1)</script></body></html>", "no article text"),
+    ("title-only.html", b"<html><head><title>Only a title</title></head><body><h1>Only a title</h1></body></html>",
+     "no"),
+])
+def test_bad_documents_are_refused_naming_the_file(tmp_path, name: str, content: bytes, needle: str) -> None:
+    f = tmp_path / name
+    f.write_bytes(content)
+    with pytest.raises(ArticleError, match=needle) as info:
+        read_article(f)
+    assert name in str(info.value)
+
+
+def test_oversized_text_is_refused_before_reading(tmp_path) -> None:
+    f = tmp_path / "huge.txt"
+    with f.open("wb") as fh:  # a sparse 20 MB file: refused from its size, so this is instant
+        fh.truncate(20_000_000)
+    with pytest.raises(ArticleError, match="limit") as info:
+        read_article(f)
+    assert "huge.txt" in str(info.value)
+    with pytest.raises(ArticleError, match="limit"):
+        parse_article("Big\n\n" + "Words go here. " * (MAX_ARTICLE_BYTES // 15 + 10), name="pasted text")
