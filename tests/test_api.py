@@ -173,6 +173,21 @@ def test_docs_and_openapi_are_served_without_a_cdn(url) -> None:
     assert {"/api/ask", "/api/articles"} <= set(spec["paths"])
     body = spec["paths"]["/api/ask"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert "question" in body["properties"]
+    refs: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(spec)
+    schemas = spec["components"]["schemas"]
+    assert refs and all(r.startswith("#/components/schemas/") and r.rsplit("/", 1)[1] in schemas for r in refs)
     page = httpx.get(f"{url}/docs")
     assert page.status_code == 200 and "/api/ask" in page.text and "question" in page.text
     assert "cdn" not in page.text.lower() and "<script" not in page.text.lower()

@@ -4,6 +4,7 @@ use it. SAVE_SCREENSHOTS=1 also writes the screenshot used in the README (docs/w
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -123,15 +124,17 @@ def test_site_owner_pastes_the_snippet_and_gets_cited_answers(page, hosts, web_s
     if os.environ.get("SAVE_SCREENSHOTS") == "1":
         shutil.copyfile(shot, ROOT / "docs" / "widget.png")
 
-    # a follow-up in the same conversation (the widget sends the history)
+    # a follow-up in the same conversation: the widget sends the conversation so far as `history`
     q.fill("Who is Caesar?")
     q.press("Enter")
     frame.locator(".msg.assistant:not(.pending)").nth(1).wait_for(timeout=30000)
-    q.fill("How old is he?")
-    q.press("Enter")
-    third = frame.locator(".msg.assistant:not(.pending)").nth(2)
-    third.wait_for(timeout=30000)
-    assert "Caesar, who’s 50" in third.inner_text()
+    with page.expect_request(lambda r: r.url == f"{app}/api/ask" and r.method == "POST") as req:
+        q.fill("How old is he?")
+        q.press("Enter")
+    sent = json.loads(req.value.post_data)
+    assert sent["question"] == "How old is he?" and [m["role"] for m in sent["history"]] == ["user", "assistant"] * 2
+    assert sent["history"][2] == {"role": "user", "content": "Who is Caesar?"}
+    frame.locator(".msg.assistant:not(.pending)").nth(2).wait_for(timeout=30000)
 
     after = page.evaluate(HOST_STATE_JS)
     assert after["styles"] == before["styles"]  # host elements look exactly as without the widget

@@ -195,6 +195,24 @@ class ErrorOut(BaseModel):
     error: str = Field(description="what went wrong, as a sentence for a person")
 
 
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its $defs substituted in place (valid inside any OpenAPI document)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def sub(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return sub(defs[ref.rsplit("/", 1)[-1]])
+            return {k: sub(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [sub(v) for v in node]
+        return node
+
+    return sub(schema)
+
+
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {400: "bad input (not JSON, missing or empty question, wrong types)", 403: "origin not allowed",
             404: "unknown article", 413: f"request body over {MAX_BODY_BYTES // 1024} KB",
@@ -315,7 +333,7 @@ def build_router(assistant: Assistant, settings: ApiSettings) -> APIRouter:
     @router.post("/api/ask", summary="Answer a question with cited sentences", response_model=AskResponse,
                  responses=_errors(400, 403, 404, 413, 415, 429, 503),
                  openapi_extra={"requestBody": {"required": True, "content": {
-                     "application/json": {"schema": AskRequest.model_json_schema(ref_template="#/components/schemas/{model}"),
+                     "application/json": {"schema": inline_schema(AskRequest),
                                           "example": {"question": "Who is Caesar?"}}}}})
     async def ask(request: Request):  # noqa: ANN201 - returns JSONResponse of AskResponse or ErrorOut
         """Ask a question about the articles. The answer quotes their sentences with [n] markers; each citation

@@ -108,6 +108,7 @@
         "The assistant at " + origin + " did not answer, or does not allow pages from " + location.origin +
         " to embed it. Its owner can allow this site with: --allow-origin " + location.origin));
       notice.hidden = false;
+      panel.style.height = "auto";
       if (frame) frame.style.display = "none";
       if (window.console) console.warn("[ask-article] the widget from " + origin + " could not load on " +
         location.origin + " (not on its --allow-origin list, or the server is down)");
@@ -141,6 +142,7 @@
         ready = true;
         clearTimeout(timer);
         notice.hidden = true;
+        panel.style.height = "";
         frame.style.display = "";
       } else if (d.type === "close") {
         setOpen(false);
