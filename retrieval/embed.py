@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 from functools import lru_cache
@@ -21,6 +22,16 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 HASHES_FILE = Path(__file__).with_name("model-sha256.json")
+#: Backend when neither the caller nor RETRIEVAL_BACKEND names one (see bench/PERF.md for the measurements).
+DEFAULT_BACKEND = "torch"
+BACKENDS = ("torch", "onnx")
+
+log = logging.getLogger("retrieval")
+
+
+def default_backend() -> str:
+    """RETRIEVAL_BACKEND if set (torch or onnx), else DEFAULT_BACKEND."""
+    return os.environ.get("RETRIEVAL_BACKEND", "").strip().lower() or DEFAULT_BACKEND
 
 
 def model_path() -> Path:
@@ -60,8 +71,9 @@ def verify_model(root: Path | None = None) -> str:
 class Encoder:
     """Sentence embeddings (unit-normalised float32); the model loads once, in warm_up()."""
 
-    def __init__(self, *, backend: str = "torch", batch_size: int = 64, threads: int | None = None) -> None:
-        if backend not in ("torch", "onnx"):
+    def __init__(self, *, backend: str | None = None, batch_size: int = 64, threads: int | None = None) -> None:
+        backend = backend or default_backend()
+        if backend not in BACKENDS:
             raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
         self.backend = backend
         self.batch_size = batch_size
@@ -78,15 +90,19 @@ class Encoder:
                 return
             root = model_path()
             verify_model(root)
-            if self.threads:
-                import torch
-
-                torch.set_num_threads(self.threads)
             if self.backend == "onnx":
-                from .onnx_backend import OnnxEncoder
+                try:
+                    from .onnx_backend import OnnxEncoder
 
-                self._model = OnnxEncoder(root)
-            else:
+                    self._model = OnnxEncoder(root, threads=self.threads)
+                except (ImportError, ModelError) as exc:  # no onnxruntime, or an export that failed its check
+                    log.warning("ONNX backend unavailable (%s); using the PyTorch backend", exc)
+                    self.backend = "torch"
+            if self._model is None:
+                if self.threads:
+                    import torch
+
+                    torch.set_num_threads(self.threads)
                 from sentence_transformers import SentenceTransformer
 
                 self._model = SentenceTransformer(str(root), device="cpu", local_files_only=True)
@@ -117,5 +133,5 @@ def default_encoder() -> Encoder:
     global _default
     with _default_lock:
         if _default is None:
-            _default = Encoder(backend=os.environ.get("RETRIEVAL_BACKEND", "torch"))
+            _default = Encoder(backend=default_backend())
         return _default

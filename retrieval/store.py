@@ -27,6 +27,23 @@ EXACT_LIMIT = 200_000
 ProgressFn = Callable[[int, int], None]
 
 
+class TerminalProgress:
+    """The default sync progress: a tqdm bar on stderr while sentences are embedded (silent when not a terminal)."""
+
+    def __init__(self, desc: str = "Indexing") -> None:
+        self.desc = desc
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.desc, unit="sentence", disable=None, dynamic_ncols=True)
+        self.bar.update(done - self.bar.n)
+        if done >= total:
+            self.bar.close()
+
+
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -221,6 +238,8 @@ class Store:
                     todo.append(art)
             total = sum(len(a.sentences) for a in todo)
             done = 0
+            if progress is None and total:
+                progress = TerminalProgress()
             for art in todo:
                 texts = [s.text for s in art.sentences]
                 parts = []

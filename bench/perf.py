@@ -1,0 +1,732 @@
+"""Performance benchmark: every figure next to a floor measured in the same run, on the same machine.
+
+    python -m bench.perf [--quick] [--scale N] [--seconds S] [--clients C] [--skip SECTION ...] [--json OUT]
+
+Floors are the model's own costs: a bare `model.encode([question])` (the loaded backend object itself, no project
+code around it), a bare `model.encode(sentences)` on the same sentences, and a bare process that imports the model
+stack and loads the model. Figures and floors are measured interleaved (alternating calls), so load from other
+processes on the machine hits both alike; ratios are what to read, absolute numbers move with the load.
+
+Sections: latency (seed article, index loaded), backends (torch vs ONNX fp32 vs ONNX int8 query cost), build
+(all shared SQuAD articles in one index, then a re-run that must embed nothing) plus answer latency on that corpus,
+cold (process start -> first answer), http (16 clients for S seconds over /api/ask and the Gradio `ask` endpoint,
+peak RSS of the server) and scale (N passages in one index: synthetic embeddings around the real SQuAD sentence
+vectors, real question vectors; exact vs IVF vs HNSW; then the full answer path over N passages).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import json
+import os
+import platform
+import pstats
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "bench"
+SEED = ROOT / "data" / "seed_article.txt"
+SQUAD_DIRS = [SHARED / "squad" / "articles", SHARED / "squad2" / "articles"]
+SEED_QUESTIONS = [
+    "What is the Free Russia Legion?", "What call sign does the Russian fighter use?", "Who oversees the legion?",
+    "What checks do applicants go through?", "Why did the official speak anonymously?",
+    "What did the Russian defense ministry spokesman claim?", "Who is Caesar?", "Where do the recruits train?",
+    "What is the weather in Moscow today?", "How many fighters does the legion have?",
+]
+
+
+# ---- small helpers ----------------------------------------------------------------------------------------------
+def pct(xs: list[float], p: float) -> float:
+    return float(np.percentile(np.asarray(xs, dtype=np.float64), p)) if xs else float("nan")
+
+
+def hwm_mb(pid: int | str = "self") -> float:
+    """Peak resident set size (VmHWM) of a process, in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def machine() -> dict[str, Any]:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor())
+    mem = next((int(ln.split()[1]) for ln in Path("/proc/meminfo").read_text().splitlines()
+                if ln.startswith("MemTotal:")), 0)
+    load = os.getloadavg()
+    import faiss
+    import onnxruntime
+    import torch
+
+    return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gib": round(mem / 1024 / 1024, 1), "python": platform.python_version(),
+            "torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "faiss": faiss.__version__,
+            "loadavg_at_start": [round(x, 2) for x in load]}
+
+
+def squad_articles(quick: bool) -> list[Path]:
+    paths = sorted(p for d in SQUAD_DIRS for p in d.glob("*.md"))
+    return paths[:2] if quick else paths
+
+
+def squad_questions(limit: int) -> list[str]:
+    qs: list[str] = []
+    for f in (SHARED / "squad" / "squad-v1.1-dev.jsonl", SHARED / "squad2" / "squad-v2.0-dev.jsonl"):
+        if f.exists():
+            qs += [json.loads(ln)["question"] for ln in f.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    rng = np.random.default_rng(5)
+    return [qs[i] for i in rng.permutation(len(qs))[:limit]] if qs else SEED_QUESTIONS
+
+
+def interleaved(fig: Callable[[str], Any], floor: Callable[[str], Any], questions: list[str], n: int,
+                warm: int = 5) -> tuple[list[float], list[float]]:
+    """Times (ms) of fig(q) and floor(q), alternating which goes first, over n questions cycled."""
+    for i in range(warm):
+        fig(questions[i % len(questions)])
+        floor(questions[i % len(questions)])
+    a, b = [], []
+    for i in range(n):
+        q = questions[i % len(questions)]
+        for which in ((0, 1) if i % 2 else (1, 0)):
+            t = time.perf_counter()
+            (fig if which == 0 else floor)(q)
+            (a if which == 0 else b).append((time.perf_counter() - t) * 1000)
+    return a, b
+
+
+@dataclass
+class Row:
+    measure: str
+    figure: str
+    floor: str
+    ratio: float | None
+    goal: str
+    ok: bool | None
+    note: str = ""
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, measure: str, figure: str, floor: str, ratio: float | None, goal: str, note: str = "") -> None:
+        ok = None
+        m = re.match(r"([<>]=)\s*([\d.]+)x", goal)
+        if m and ratio is not None and np.isfinite(ratio):
+            ok = ratio <= float(m.group(2)) if m.group(1) == "<=" else ratio >= float(m.group(2))
+        self.rows.append(Row(measure, figure, floor, ratio, goal, ok, note))
+        print(f"  -> {measure}: {figure} | floor {floor} | {ratio if ratio is None else round(ratio, 2)}x "
+              f"(goal {goal}) {'' if ok is None else ('PASS' if ok else 'MISS')} {note}", flush=True)
+
+    def table(self) -> str:
+        out = ["| measure | figure | floor (same run) | ratio | goal | |", "|---|---|---|---|---|---|"]
+        for r in self.rows:
+            ratio = "" if r.ratio is None else f"{r.ratio:.2f}x"
+            mark = "" if r.ok is None else ("pass" if r.ok else "**miss**")
+            fig = r.figure + (f" ({r.note})" if r.note else "")
+            out.append(f"| {r.measure} | {fig} | {r.floor} | {ratio} | {r.goal} | {mark} |")
+        return "\n".join(out)
+
+
+def bare_encode(model) -> Callable[[str], Any]:  # type: ignore[no-untyped-def]
+    """The floor for one question: the loaded backend's own encode, as a user of that library would call it."""
+    return lambda q: model.encode([q])
+
+
+def make_encoder(backend: str, variant: str | None = None):  # type: ignore[no-untyped-def]
+    from retrieval.embed import Encoder
+
+    if variant:
+        os.environ["RETRIEVAL_ONNX_VARIANT"] = variant
+    enc = Encoder(backend=backend)
+    enc.warm_up()
+    os.environ.pop("RETRIEVAL_ONNX_VARIANT", None)
+    if enc.backend != backend:
+        raise RuntimeError(f"backend {backend} could not load")
+    return enc
+
+
+# ---- sections ---------------------------------------------------------------------------------------------------
+def section_latency(rep: Report, args, work: Path, enc) -> Any:  # type: ignore[no-untyped-def]
+    """Answer latency on the seed article, index loaded, against bare encode of the same question."""
+    from retrieval import Assistant
+
+    print(f"[latency] seed article, backend {enc.backend}", flush=True)
+    a = Assistant(articles=[SEED], index_dir=work / "seed-index", encoder=enc)
+    a.warm_up()
+    n = 60 if args.quick else 400
+    ans, flo = interleaved(lambda q: a.answer(q), bare_encode(enc.model), SEED_QUESTIONS, n)
+    rep.details["latency_seed"] = {"backend": enc.backend, "n": n, "answer_p50": pct(ans, 50), "answer_p95": pct(ans, 95),
+                                   "floor_p50": pct(flo, 50), "floor_p95": pct(flo, 95)}
+    rep.add(f"answer latency p50, seed article ({enc.backend})", f"{pct(ans, 50):.1f} ms",
+            f"{pct(flo, 50):.1f} ms bare encode", pct(ans, 50) / pct(flo, 50), "<= 1.3x")
+    rep.add(f"answer latency p95, seed article ({enc.backend})", f"{pct(ans, 95):.1f} ms",
+            f"{pct(flo, 95):.1f} ms bare encode", pct(ans, 95) / pct(flo, 95), "<= 1.3x")
+    # where the time goes outside the model
+    prof = cProfile.Profile()
+    prof.enable()
+    for i in range(40 if args.quick else 200):
+        a.answer(SEED_QUESTIONS[i % len(SEED_QUESTIONS)])
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(18)
+    rep.details["profile_seed_answer"] = buf.getvalue()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(r"retrieval", 25)
+    rep.details["profile_seed_answer_cumulative"] = buf.getvalue()
+    return a
+
+
+def section_backends(rep: Report, args) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Lower the floor: one question's embedding with torch, ONNX fp32 and ONNX int8, interleaved."""
+    print("[backends] torch vs onnx fp32 vs onnx int8", flush=True)
+    encs = {"torch": make_encoder("torch"), "onnx-fp32": make_encoder("onnx", "fp32"),
+            "onnx-int8": make_encoder("onnx", "int8")}
+    fns = {k: bare_encode(e.model) for k, e in encs.items()}
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    n = 60 if args.quick else 300
+    for f in fns.values():
+        for q in SEED_QUESTIONS[:5]:
+            f(q)
+    for i in range(n):
+        q = SEED_QUESTIONS[i % len(SEED_QUESTIONS)]
+        for k in (list(fns) if i % 2 else list(fns)[::-1]):
+            t = time.perf_counter()
+            fns[k](q)
+            times[k].append((time.perf_counter() - t) * 1000)
+    texts = [s.strip() for s in re.split(r"(?<=[.!?])\s+", SEED.read_text(encoding="utf-8")) if s.strip()][:200]
+    ref = encs["torch"].encode(texts)
+    tput = {}
+    for k, e in encs.items():
+        t = time.perf_counter()
+        v = e.model.encode(texts)
+        tput[k] = len(texts) / (time.perf_counter() - t)
+        v = v / np.linalg.norm(v, axis=1, keepdims=True)
+        rep.details.setdefault("backend_min_cosine_vs_torch", {})[k] = float((v * ref).sum(1).min())
+    base = pct(times["torch"], 50)
+    for k in fns:
+        rep.add(f"query embedding p50, {k}", f"{pct(times[k], 50):.2f} ms (p95 {pct(times[k], 95):.2f})",
+                f"{base:.2f} ms torch", pct(times[k], 50) / base, "",
+                note=f"{tput[k]:.0f} sent/s on 200 seed sentences, min cos vs torch "
+                     f"{rep.details['backend_min_cosine_vs_torch'][k]:.4f}")
+    rep.details["backends"] = {k: {"p50": pct(v, 50), "p95": pct(v, 95), "sent_per_s": tput[k]} for k, v in times.items()}
+    return encs
+
+
+def section_build(rep: Report, args, work: Path, enc) -> Any:  # type: ignore[no-untyped-def]
+    """Index build throughput on all shared SQuAD articles vs bare encode of the same sentences; then a no-op re-run."""
+    from retrieval import Assistant
+    from retrieval.ingest import read_article
+
+    paths = squad_articles(args.quick)
+    print(f"[build] {len(paths)} SQuAD articles, backend {enc.backend}", flush=True)
+    t = time.perf_counter()
+    arts = [read_article(p) for p in paths]
+    parse_s = time.perf_counter() - t
+    texts = [s.text for a in arts for s in a.sentences]
+    n = len(texts)
+    enc.model.encode(texts[:64])
+    builds, floors = [], []
+    for rnd in range(1 if args.quick else 2):
+        d = work / f"build-{enc.backend}-{rnd}"
+        shutil.rmtree(d, ignore_errors=True)
+        order = (0, 1) if rnd % 2 == 0 else (1, 0)
+        for which in order:
+            gc.collect()
+            t = time.perf_counter()
+            if which == 0:
+                a = Assistant(articles=paths, index_dir=d, encoder=enc)
+                report = a.warm_up(progress=lambda done, total: None)
+                builds.append(time.perf_counter() - t)
+                assert report.embedded == n, (report.embedded, n)
+            else:
+                enc.model.encode(texts)
+                floors.append(time.perf_counter() - t)
+    b, f = min(builds), min(floors)
+    rep.details["build"] = {"articles": len(paths), "sentences": n, "build_s": builds, "floor_s": floors,
+                            "parse_s": parse_s}
+    rep.add(f"index build, {len(paths)} SQuAD articles ({n:,} sentences, {enc.backend})", f"{n / b:.0f} sent/s",
+            f"{n / f:.0f} sent/s bare encode", (n / b) / (n / f), ">= 0.9x",
+            note=f"of which parse+split {parse_s:.1f}s of {b:.1f}s")
+    t = time.perf_counter()
+    again = Assistant(articles=paths, index_dir=work / f"build-{enc.backend}-0", encoder=enc)
+    r2 = again.warm_up()
+    rep.add("re-run on unchanged articles", f"{r2.embedded} sentences embedded, {time.perf_counter() - t:.2f} s",
+            "-", None, "embeds nothing")
+    rep.rows[-1].ok = r2.embedded == 0
+    # answer latency on the real-text corpus (one index of every SQuAD article)
+    qs = squad_questions(40 if args.quick else 200)
+    ans, flo = interleaved(lambda q: again.answer(q), bare_encode(enc.model), qs, len(qs))
+    rep.add(f"answer latency p50, SQuAD corpus in one index ({n:,} sentences)", f"{pct(ans, 50):.1f} ms "
+            f"(p95 {pct(ans, 95):.1f})", f"{pct(flo, 50):.1f} ms bare encode", pct(ans, 50) / pct(flo, 50), "<= 1.3x")
+    return again
+
+
+COLD_FLOOR = {
+    "torch": ("import time; t=time.perf_counter()\n"
+              "from sentence_transformers import SentenceTransformer\n"
+              "m = SentenceTransformer({root!r}, device='cpu', local_files_only=True)\n"
+              "m.encode(['What is the Free Russia Legion?'])\n"
+              "print('READY', flush=True)\n"),
+    "onnx": ("import numpy as np, onnxruntime as ort\n"
+             "from tokenizers import Tokenizer\n"
+             "tok = Tokenizer.from_file({root!r} + '/tokenizer.json')\n"
+             "s = ort.InferenceSession({onnx!r}, providers=['CPUExecutionProvider'])\n"
+             "ids = np.array([tok.encode('What is the Free Russia Legion?').ids])\n"
+             "s.run(None, {{'input_ids': ids, 'attention_mask': np.ones_like(ids), 'token_type_ids': np.zeros_like(ids)}})\n"
+             "print('READY', flush=True)\n"),
+}
+COLD_FIGURE = ("from retrieval import Assistant\n"
+               "a = Assistant(index_dir={index!r})\n"
+               "a.answer('What is the Free Russia Legion?')\n"
+               "print('READY', flush=True)\n")
+HWM = "import re; print('HWM', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), flush=True)\n"
+
+
+def run_child(code: str, env: dict[str, str]) -> tuple[float, float]:
+    """Seconds from process start to its READY line, and its peak RSS (MB)."""
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, "-c", code + HWM], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    if p.returncode != 0 or "READY" not in p.stdout:
+        raise RuntimeError(f"child failed: {p.stderr[-2000:]}")
+    wall = time.perf_counter() - t
+    hwm = float(re.search(r"HWM (\d+)", p.stdout).group(1)) / 1024
+    return wall, hwm
+
+
+def section_cold(rep: Report, args, work: Path, backend: str, enc) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Process start -> first answer (index on disk) vs a bare process that imports the model stack and loads it."""
+    from retrieval.embed import model_path
+
+    print(f"[cold] backend {backend}", flush=True)
+    env = dict(os.environ, RETRIEVAL_BACKEND=backend, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    index = str(work / "seed-index")
+    fmt = {"root": str(model_path()), "onnx": str(getattr(enc.model, "path", ""))}
+    figs, floors, tfloors, hf, hb, ht = [], [], [], [], [], []
+    for i in range(2 if args.quick else 4):
+        for which in ((0, 1, 2) if i % 2 == 0 else (2, 1, 0)):
+            if which == 0:
+                w, h = run_child(COLD_FIGURE.format(index=index), env)
+                figs.append(w), hf.append(h)
+            elif which == 1:
+                w, h = run_child(COLD_FLOOR[backend].format(**fmt), env)
+                floors.append(w), hb.append(h)
+            elif backend != "torch":
+                w, h = run_child(COLD_FLOOR["torch"].format(**fmt), env)
+                tfloors.append(w), ht.append(h)
+    f, b = float(np.median(figs)), float(np.median(floors))
+    rep.add(f"cold start: process start -> first answer ({backend}, library)", f"{f:.2f} s",
+            f"{b:.2f} s bare {backend} model process", f / b, "<= 1.5x")
+    if tfloors:
+        tb = float(np.median(tfloors))
+        rep.add("cold start vs the PyTorch floor", f"{f:.2f} s", f"{tb:.2f} s bare torch model process", f / tb, "<= 1.5x")
+    out = {"fig_s": f, "floor_s": b, "fig_hwm": float(np.median(hf)), "floor_hwm": float(np.median(hb))}
+    if ht:
+        out["torch_floor_hwm"] = float(np.median(ht))
+    rep.details["cold"] = dict(out, figs=figs, floors=floors, torch_floors=tfloors)
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+ERRORS: dict[str, int] = {}
+
+
+def _error(kind: str) -> bool:
+    ERRORS[kind] = ERRORS.get(kind, 0) + 1
+    return False
+
+
+def _ask_api(client, base: str, q: str) -> bool:  # type: ignore[no-untyped-def]
+    r = client.post(f"{base}/api/ask", json={"question": q})
+    if r.status_code != 200:
+        return _error(f"/api/ask HTTP {r.status_code}")
+    return "answer" in r.json() or _error("/api/ask: no answer field")
+
+
+_GRADIO_ARGS: dict[str, list[Any]] = {}
+
+
+def _ask_gradio(client, base: str, q: str) -> bool:  # type: ignore[no-untyped-def]
+    """The chat's `ask` endpoint over Gradio's HTTP protocol (POST the call, then read its event stream)."""
+    if base not in _GRADIO_ARGS:  # the endpoint's other inputs (history, article choice...) at their defaults
+        params = client.get(f"{base}/gradio_api/info").json()["named_endpoints"]["/ask"]["parameters"]
+        _GRADIO_ARGS[base] = [p_.get("parameter_default") for p_ in params[1:]]
+    r = client.post(f"{base}/gradio_api/call/ask", json={"data": [q, *_GRADIO_ARGS[base]]})
+    if r.status_code != 200:
+        return _error(f"gradio call HTTP {r.status_code}")
+    ev = r.json()["event_id"]
+    r = client.get(f"{base}/gradio_api/call/ask/{ev}")
+    if r.status_code != 200 or "event: complete" not in r.text:
+        return _error(f"gradio event: {r.text[:120]!r}")
+    return True
+
+
+def load_test(fn, base: str, questions: list[str], clients: int, seconds: float) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    import httpx
+
+    lat: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def worker(k: int) -> None:
+        with httpx.Client(timeout=60) as c:
+            i = k
+            while time.perf_counter() < stop:
+                t = time.perf_counter()
+                try:
+                    ok = fn(c, base, questions[i % len(questions)])
+                except Exception as exc:  # noqa: BLE001 - any failure is an error to count
+                    ok = _error(type(exc).__name__)
+                with lock:
+                    if ok:
+                        lat.append((time.perf_counter() - t) * 1000)
+                    else:
+                        errors[0] += 1
+                i += clients
+
+    t0 = time.perf_counter()
+    ths = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    wall = time.perf_counter() - t0
+    return {"answers": len(lat), "per_s": len(lat) / wall, "errors": errors[0], "p50": pct(lat, 50), "p95": pct(lat, 95)}
+
+
+def section_http(rep: Report, args, work: Path, assistant, backend: str, cold: dict[str, float] | None) -> None:  # type: ignore[no-untyped-def]
+    """answers/s over HTTP with C concurrent clients vs in-process answers/s; peak RSS of the server."""
+    import httpx
+
+    print(f"[http] {args.clients} clients x {args.seconds}s, backend {backend}", flush=True)
+    secs = args.seconds
+    # in-process floor: the same assistant, answering back to back
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < min(secs, 10):
+        assistant.answer(SEED_QUESTIONS[n % len(SEED_QUESTIONS)])
+        n += 1
+    inproc = n / (time.perf_counter() - t0)
+    port = _free_port()
+    env = dict(os.environ, RETRIEVAL_BACKEND=backend, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    t_start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--index-dir", str(work / "seed-index")],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        first = None
+        api = False
+        with httpx.Client(timeout=30) as c:
+            while time.perf_counter() - t_start < 300 and proc.poll() is None:
+                try:
+                    if _ask_api(c, base, SEED_QUESTIONS[0]):
+                        api = True
+                        first = time.perf_counter() - t_start
+                        break
+                    if c.get(f"{base}/", timeout=2).status_code == 200 and _ask_gradio(c, base, SEED_QUESTIONS[0]):
+                        first = time.perf_counter() - t_start
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+        if first is None:
+            raise RuntimeError("server did not answer: " + (proc.stdout.read() if proc.poll() is not None else ""))
+        if cold:
+            rep.add(f"cold start: `python app.py` -> first HTTP answer ({backend})", f"{first:.2f} s",
+                    f"{cold['floor_s']:.2f} s bare model process", first / cold["floor_s"], "<= 1.5x",
+                    note="polling every 0.1 s")
+        results = {}
+        if api:
+            results["/api/ask"] = load_test(_ask_api, base, SEED_QUESTIONS, args.clients, secs)
+        results["gradio /ask"] = load_test(_ask_gradio, base, SEED_QUESTIONS, args.clients, secs)
+        server_hwm = hwm_mb(proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    for name, r in results.items():
+        ok_note = f"{r['answers']} answers, {r['errors']} errors, p50 {r['p50']:.0f} ms, p95 {r['p95']:.0f} ms"
+        rep.add(f"HTTP {name}: answers/s, {args.clients} clients, {secs:.0f} s", f"{r['per_s']:.1f}/s",
+                f"{inproc:.1f}/s in-process", r["per_s"] / inproc, ">= 0.5x", note=ok_note)
+        if r["errors"]:
+            rep.rows[-1].ok = False
+    rep.details["http"] = {"inprocess_per_s": inproc, **results, "server_hwm_mb": server_hwm, "errors": dict(ERRORS)}
+    if ERRORS:
+        print(f"  HTTP errors: {ERRORS}", flush=True)
+    if cold:
+        rep.add(f"peak RSS serving the seed article (app.py, {backend}, after the load test)", f"{server_hwm:.0f} MB",
+                f"{cold['floor_hwm']:.0f} MB bare model process", server_hwm / cold["floor_hwm"], "<= 1.3x")
+        rep.add(f"peak RSS, library process: start -> first answer ({backend})", f"{cold['fig_hwm']:.0f} MB",
+                f"{cold['floor_hwm']:.0f} MB bare model process", cold["fig_hwm"] / cold["floor_hwm"], "<= 1.3x")
+
+
+def _ivf(vectors: np.ndarray, nlist: int):  # type: ignore[no-untyped-def]
+    import faiss
+
+    d = vectors.shape[1]
+    quant = faiss.IndexFlatIP(d)
+    index = faiss.IndexIVFFlat(quant, d, nlist, faiss.METRIC_INNER_PRODUCT)
+    rng = np.random.default_rng(1)
+    sample = vectors[rng.choice(len(vectors), min(len(vectors), 40 * nlist), replace=False)]
+    index.cp.niter = 10
+    index.train(sample)
+    for lo in range(0, len(vectors), 200_000):
+        index.add(vectors[lo:lo + 200_000])
+    return index
+
+
+def section_scale(rep: Report, args, enc, corpus) -> None:  # type: ignore[no-untyped-def]
+    """N passages in one index: synthetic vectors around the real SQuAD sentence vectors; exact vs approximate."""
+    import faiss
+
+    from retrieval.answer import Answerer
+    from retrieval.ingest import Article, Paragraph, Sentence
+    from retrieval.store import Snapshot, Store, build_faiss
+
+    N = args.scale
+    print(f"[scale] {N:,} passages", flush=True)
+    snap0 = corpus.store.snapshot
+    real_vecs = np.ascontiguousarray(snap0.vectors, dtype=np.float32)
+    real_texts = [s.text for s in snap0.sentences]
+    n_real = len(real_vecs)
+    rng = np.random.default_rng(0)
+    rss0 = rss_mb()
+    t = time.perf_counter()
+    vecs = np.empty((N, real_vecs.shape[1]), dtype=np.float32)
+    vecs[:n_real] = real_vecs
+    anchors = rng.integers(0, n_real, N)
+    sigma = 0.05  # noise norm ~ 1: synthetic passages sit at cosine ~0.7 from a real sentence, like paraphrases
+    for lo in range(n_real, N, 100_000):
+        hi = min(N, lo + 100_000)
+        block = real_vecs[anchors[lo:hi]] + sigma * rng.standard_normal((hi - lo, real_vecs.shape[1]), dtype=np.float32)
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        vecs[lo:hi] = block
+    gen_s = time.perf_counter() - t
+    qs = squad_questions(50 if args.quick else 200)
+    qv = enc.encode(qs)
+    # exact ground truth (numpy, chunked) and exact search latency
+    t = time.perf_counter()
+    flat = faiss.IndexFlatIP(vecs.shape[1])
+    flat.add(vecs)
+    flat_build = time.perf_counter() - t
+    lat = []
+    gt = np.empty((len(qv), 10), dtype=np.int64)
+    for i, q in enumerate(qv):
+        t = time.perf_counter()
+        _, ids = flat.search(q[None, :], 10)
+        lat.append((time.perf_counter() - t) * 1000)
+        gt[i] = ids[0]
+    flat_p50 = pct(lat, 50)
+    del flat
+    gc.collect()
+    rep.details["scale"] = {"N": N, "real": n_real, "gen_s": gen_s, "exact": {"build_s": flat_build, "p50_ms": flat_p50,
+                                                                              "mem_mb": vecs.nbytes / 2**20}}
+    # IVF
+    nlist = max(64, int(round(np.sqrt(N) / 64)) * 64)
+    rss1 = rss_mb()
+    t = time.perf_counter()
+    ivf = _ivf(vecs, nlist)
+    ivf_build = time.perf_counter() - t
+    ivf_mem = rss_mb() - rss1
+    curve = {}
+    chosen = None
+    for nprobe in (4, 8, 16, 32, 64, 128):
+        ivf.nprobe = nprobe
+        lat, hits = [], 0
+        for i, q in enumerate(qv):
+            t = time.perf_counter()
+            _, ids = ivf.search(q[None, :], 10)
+            lat.append((time.perf_counter() - t) * 1000)
+            hits += len(set(ids[0]) & set(gt[i]))
+        rec = hits / (10 * len(qv))
+        curve[nprobe] = {"recall@10": rec, "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95)}
+        if chosen is None and rec >= 0.95:
+            chosen = nprobe
+    chosen = chosen or 128
+    ivf.nprobe = chosen
+    rep.details["scale"]["ivf"] = {"nlist": nlist, "build_s": ivf_build, "rss_mb": ivf_mem, "curve": curve,
+                                   "nprobe": chosen}
+    rep.add(f"IVFFlat {N:,} vectors (nlist {nlist}, nprobe {chosen}) recall@10 vs exact",
+            f"{curve[chosen]['recall@10']:.3f}", "exact IndexFlatIP", None, ">= 0.95",
+            note=f"build {ivf_build:.0f} s, query p50 {curve[chosen]['p50_ms']:.2f} ms vs exact {flat_p50:.1f} ms, "
+                 f"+{ivf_mem:.0f} MB")
+    rep.rows[-1].ok = curve[chosen]["recall@10"] >= 0.95
+    # the store's own choice above EXACT_LIMIT (HNSW), measured on a sample: its build rate decides if it is usable
+    hn = min(N, 10_000 if args.quick else 50_000)
+    sub = vecs[:hn]
+    t = time.perf_counter()
+    hnsw = build_faiss(sub, exact_limit=0)
+    hn_build = time.perf_counter() - t
+    hidx = type(hnsw).__name__
+    gt_sub = faiss.IndexFlatIP(sub.shape[1])
+    gt_sub.add(sub)
+    _, g2 = gt_sub.search(qv, 10)
+    _, h2 = hnsw.search(qv, 10)
+    hrec = float(np.mean([len(set(h2[i]) & set(g2[i])) / 10 for i in range(len(qv))]))
+    rep.details["scale"]["store_build_faiss_sample"] = {"type": hidx, "n": hn, "build_s": hn_build, "recall@10": hrec}
+    rep.add(f"store.build_faiss above EXACT_LIMIT ({hidx}) build, {hn:,}-vector sample",
+            f"{hn / hn_build:.0f} vectors/s, recall@10 {hrec:.3f}", "-", None, "",
+            note=f"=> ~{N / (hn / hn_build) / 60:.0f} min for {N:,} (lower bound: HNSW insertion slows with size)")
+    del hnsw, gt_sub
+    gc.collect()
+    # the full answer path over N passages: real SQuAD articles + synthetic filler articles, one index
+    t = time.perf_counter()
+    vocab = sorted({w for s in real_texts for w in s.split()})
+    vocab_arr = np.array(vocab, dtype=object)
+    arts: dict[str, Article] = dict(snap0.articles)
+    sentences = list(snap0.sentences)
+    offsets = dict(snap0.offsets)
+    per_art, per_par = 100, 5
+    for ai, lo in enumerate(range(n_real, N, per_art)):
+        hi = min(N, lo + per_art)
+        aid = f"synthetic-{ai}"
+        texts = []
+        for r in range(lo, hi):
+            words = real_texts[anchors[r]].split()
+            k = max(3, len(words) // 2)
+            pick = [words[j] for j in rng.choice(len(words), min(k, len(words)), replace=False)]
+            texts.append(" ".join(pick + list(vocab_arr[rng.integers(0, len(vocab), 6)])) + ".")
+        src_parts, pars, sents, pos = [], [], [], 0
+        for j, tx in enumerate(texts):
+            if j % per_par == 0:
+                if j:
+                    pars[-1] = Paragraph(len(pars) - 1, pars[-1].start, pos - 1, "")
+                pars.append(Paragraph(len(pars), pos, pos, ""))
+            sents.append(Sentence(aid, len(pars) - 1, j, pos, pos + len(tx), tx))
+            src_parts.append(tx)
+            pos += len(tx) + 1
+        pars[-1] = Paragraph(len(pars) - 1, pars[-1].start, pos - 1, "")
+        art = Article(id=aid, title=f"Synthetic {ai}", date=None, source=" ".join(src_parts), format="text")
+        art.paragraphs, art.sentences = pars, sents
+        arts[aid] = art
+        offsets[aid] = (lo, hi)
+        sentences.extend(sents)
+    text_s = time.perf_counter() - t
+    store = Store(Path(tempfile.mkdtemp(prefix="perf-scale-")), enc)
+    store._snapshot = Snapshot(arts, sentences, vecs, ivf, offsets, "scale")
+    answerer = Answerer(store)
+    t = time.perf_counter()
+    answerer.warm_up()
+    lex_s = time.perf_counter() - t
+    rss_total = rss_mb() - rss0
+    qs2 = squad_questions(30 if args.quick else 100)
+    ans, flo = interleaved(lambda q: answerer.run(q), bare_encode(enc.model), qs2, len(qs2), warm=3)
+    rep.details["scale"]["answer"] = {"text_gen_s": text_s, "lexical_warm_up_s": lex_s, "rss_added_mb": rss_total,
+                                      "p50": pct(ans, 50), "p95": pct(ans, 95), "floor_p50": pct(flo, 50)}
+    rep.add(f"answer latency p50, {N:,} passages in one index (IVF, {enc.backend})",
+            f"{pct(ans, 50):.1f} ms (p95 {pct(ans, 95):.1f})", f"{pct(flo, 50):.1f} ms bare encode",
+            pct(ans, 50) / pct(flo, 50), "<= 1.6x",
+            note=f"answerer warm-up (lexical index) {lex_s:.0f} s; process RSS +{rss_total:.0f} MB for the {N:,} passages")
+    prof = cProfile.Profile()
+    prof.enable()
+    for q in qs2[:20]:
+        answerer.run(q)
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(15)
+    rep.details["profile_scale_answer"] = buf.getvalue()
+
+
+# ---- main -------------------------------------------------------------------------------------------------------
+SECTIONS = ("latency", "backends", "build", "cold", "http", "scale")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="smoke test: few repetitions, 2 articles, 50,000 passages")
+    p.add_argument("--scale", type=int, default=None, help="passages in the scale test (default 1,000,000)")
+    p.add_argument("--seconds", type=float, default=None, help="HTTP load test duration (default 30)")
+    p.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients (default 16)")
+    p.add_argument("--skip", nargs="*", default=[], choices=SECTIONS, help="sections to leave out")
+    p.add_argument("--json", type=Path, help="also write every measurement as JSON here")
+    args = p.parse_args(argv)
+    args.scale = args.scale or (50_000 if args.quick else 1_000_000)
+    args.seconds = args.seconds or (5.0 if args.quick else 30.0)
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from retrieval.embed import default_backend
+
+    rep = Report()
+    rep.details["machine"] = machine()
+    backend = default_backend()
+    rep.details["default_backend"] = backend
+    print(f"machine: {rep.details['machine']}\ndefault backend: {backend}", flush=True)
+    t_all = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="perf-") as tmp:
+        work = Path(tmp)
+        enc = make_encoder(backend)
+        assistant = section_latency(rep, args, work, enc) if "latency" not in args.skip else None
+        if "backends" not in args.skip:
+            section_backends(rep, args)
+        corpus = section_build(rep, args, work, enc) if "build" not in args.skip or "scale" not in args.skip else None
+        cold = None
+        if "cold" not in args.skip:
+            if assistant is None:
+                assistant = section_latency(rep, args, work, enc)
+            cold = section_cold(rep, args, work, backend, enc)
+        if "http" not in args.skip:
+            if assistant is None:
+                assistant = section_latency(rep, args, work, enc)
+            section_http(rep, args, work, assistant, backend, cold)
+        if "scale" not in args.skip:
+            section_scale(rep, args, enc, corpus)
+    rep.details["total_s"] = time.perf_counter() - t_all
+    rep.details["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    m = rep.details["machine"]
+    print("\n## Performance (python -m bench.perf" + (" --quick" if args.quick else "") + ")\n")
+    print(f"Machine: {m['nproc']} cores ({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}, torch {m['torch']}, "
+          f"onnxruntime {m['onnxruntime']}, faiss {m['faiss']}; load average at start {m['loadavg_at_start']}, "
+          f"at end {rep.details['loadavg_at_end']}. Default backend: {backend}. Total {rep.details['total_s']:.0f} s.\n")
+    print(rep.table())
+    for key in ("profile_seed_answer", "profile_scale_answer"):
+        if key in rep.details:
+            print(f"\n### {key}\n")
+            print("\n".join(rep.details[key].strip().splitlines()[:40]))
+    if "scale" in rep.details:
+        print("\n### scale details\n")
+        print(json.dumps(rep.details["scale"], indent=1, default=float))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"rows": [r.__dict__ for r in rep.rows], "details": rep.details}, indent=1,
+                                        default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

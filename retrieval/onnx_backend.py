@@ -1,0 +1,225 @@
+"""A faster CPU backend for the same model: all-MiniLM-L6-v2 exported to ONNX and run with onnxruntime.
+
+The .onnx file is never shipped or downloaded: it is exported from the verified model on first use (torch's legacy
+exporter), checked against the PyTorch model's own vectors, and kept in a cache dir keyed by the model's sha256.
+Later processes load it without importing torch. Tokenisation uses the model's tokenizer.json (the `tokenizers`
+library), pooling is the model's mean pooling, then L2 normalisation: the same vectors as sentence-transformers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+
+#: Bump when the exported graph changes (inputs, outputs, opset): old cache entries are then ignored.
+EXPORT_VERSION = 1
+OPSET = 17
+#: sentence-transformers' max_seq_length for this model (tokenizer.json itself says 128; the model uses 256).
+MAX_SEQ_LENGTH = 256
+DIMENSION = 384
+#: Export check: every probe sentence's ONNX vector against torch's (fp32 must be the same vector up to rounding).
+MIN_COSINE = {"fp32": 0.9999, "int8": 0.98}
+PROBES = [
+    "What is the Free Russia Legion?",
+    "The rocket launched in 1969 from Florida, and its engines burned kerosene.",
+    "Caesar, who is 50, joined the unit after the invasion began.",
+    "a",
+    "Photosynthesis converts light energy into chemical energy that is stored in glucose. " * 12,
+]
+
+
+def default_cache_dir() -> Path:
+    """RETRIEVAL_MODEL_CACHE, else index/.model-cache in the project (never committed: index/ is ignored)."""
+    env = os.environ.get("RETRIEVAL_MODEL_CACHE")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "index" / ".model-cache"
+
+
+def _model_key(root: Path) -> str:
+    """The verified weights' upstream sha256 (embed.verify_model has checked the file against it)."""
+    spec = json.loads(Path(__file__).with_name("model-sha256.json").read_text(encoding="utf-8"))
+    return spec["files"]["model.safetensors"][:16]
+
+
+class _Pooled:  # built lazily: torch is only imported when exporting
+    @staticmethod
+    def make(root: Path):  # type: ignore[no-untyped-def]
+        import torch
+        from transformers import AutoModel
+
+        class Pooled(torch.nn.Module):
+            """Transformer + attention-masked mean pooling: (batch, seq) ids -> (batch, 384) sentence vectors."""
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.bert = AutoModel.from_pretrained(str(root), local_files_only=True, attn_implementation="eager")
+                self.bert.eval()
+
+            def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+                hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                                   token_type_ids=token_type_ids).last_hidden_state
+                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+        return Pooled().eval()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class OnnxEncoder:
+    """Drop-in for SentenceTransformer.encode on this model, backed by onnxruntime.
+
+    variant: "fp32" (same vectors as torch) or "int8" (dynamic int8 quantisation of the fp32 graph).
+    """
+
+    def __init__(self, root: str | Path, *, variant: str | None = None, cache_dir: str | Path | None = None,
+                 threads: int | None = None) -> None:
+        variant = variant or os.environ.get("RETRIEVAL_ONNX_VARIANT", "fp32")
+        if variant not in MIN_COSINE:
+            raise ValueError(f"variant must be one of {sorted(MIN_COSINE)}, got {variant!r}")
+        self.root = Path(root)
+        self.variant = variant
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.path = self.cache_dir / f"all-MiniLM-L6-v2-{_model_key(self.root)}-v{EXPORT_VERSION}-{variant}.onnx"
+        self._lock = threading.Lock()
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(self.root / "tokenizer.json"))
+        tok.enable_truncation(max_length=MAX_SEQ_LENGTH)
+        tok.no_padding()  # padded per batch to its longest sentence, below
+        self.tokenizer = tok
+        self.session = self._load_or_export(threads)
+
+    # ---- the cached graph ------------------------------------------------------------------------
+    def _load_or_export(self, threads: int | None):  # type: ignore[no-untyped-def]
+        import onnxruntime as ort
+
+        meta_path = self.path.with_suffix(".json")
+        data = None
+        if self.path.exists() and meta_path.exists():
+            try:
+                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+                data = self.path.read_bytes()
+                if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+                    data = None  # damaged or half-written by an older version: export again
+            except (OSError, ValueError):
+                data = None
+        if data is None:
+            data = self._export()
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        try:
+            return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # pragma: no cover - onnxruntime rejects a graph it wrote itself
+            raise ModelError(f"onnxruntime cannot load {self.path}: {str(exc).splitlines()[0][:200]}") from exc
+
+    def _export(self) -> bytes:
+        """Export (and for int8 quantise) the verified model, check it against torch, then publish it atomically."""
+        import tempfile
+
+        import torch
+
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        model = _Pooled.make(self.root)
+        with tempfile.TemporaryDirectory(dir=self.cache_dir, prefix=".export-") as tmpd:
+            fp32 = Path(tmpd) / "model.onnx"
+            enc = self._batch(["hello world", "a longer sentence for the export"])
+            args = tuple(torch.from_numpy(enc[k]) for k in ("input_ids", "attention_mask", "token_type_ids"))
+            axes = {0: "batch", 1: "seq"}
+            with torch.no_grad():
+                torch.onnx.export(model, args, str(fp32), dynamo=False, opset_version=OPSET,
+                                  input_names=["input_ids", "attention_mask", "token_type_ids"],
+                                  output_names=["sentence_embedding"],
+                                  dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
+                                                "sentence_embedding": {0: "batch"}})
+            out = fp32
+            if self.variant == "int8":
+                from onnxruntime.quantization import QuantType, quantize_dynamic
+
+                out = Path(tmpd) / "model-int8.onnx"
+                quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True,
+                                 op_types_to_quantize=["MatMul"])  # per-channel MatMul weights: min cosine 0.987 vs 0.91 per-tensor
+            data = out.read_bytes()
+            self._check(data, model)
+        _write_atomic(self.path, data)
+        _write_atomic(self.path.with_suffix(".json"), json.dumps({
+            "sha256": hashlib.sha256(data).hexdigest(), "variant": self.variant, "opset": OPSET,
+            "export_version": EXPORT_VERSION, "torch": torch.__version__, "model_sha256_prefix": _model_key(self.root),
+        }, indent=1).encode("utf-8"))
+        return data
+
+    def _check(self, data: bytes, model) -> None:  # type: ignore[no-untyped-def]
+        """The exported graph must give torch's vectors on the probe sentences (once, at export)."""
+        import onnxruntime as ort
+        import torch
+
+        sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        enc = self._batch(PROBES)
+        got = sess.run(None, enc)[0]
+        with torch.no_grad():
+            want = model(*(torch.from_numpy(enc[k]) for k in ("input_ids", "attention_mask", "token_type_ids"))).numpy()
+        got = got / np.linalg.norm(got, axis=1, keepdims=True)
+        want = want / np.linalg.norm(want, axis=1, keepdims=True)
+        cos = float((got * want).sum(1).min())
+        if cos < MIN_COSINE[self.variant]:
+            raise ModelError(f"the exported ONNX model ({self.variant}) disagrees with PyTorch (min cosine {cos:.5f}); "
+                             "not using it")
+
+    # ---- encoding --------------------------------------------------------------------------------
+    def _batch(self, texts: list[str]) -> dict[str, np.ndarray]:
+        encs = self.tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encs)
+        ids = np.zeros((len(encs), width), dtype=np.int64)
+        mask = np.zeros((len(encs), width), dtype=np.int64)
+        for i, e in enumerate(encs):
+            n = len(e.ids)
+            ids[i, :n] = e.ids
+            mask[i, :n] = 1
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+    def get_embedding_dimension(self) -> int:
+        return DIMENSION
+
+    def encode(self, texts: list[str] | str, batch_size: int = 32, normalize_embeddings: bool = False,
+               convert_to_numpy: bool = True, show_progress_bar: bool = False, **_: object) -> np.ndarray:
+        """(n, 384) float32 sentence vectors; like sentence-transformers, batches are formed by length."""
+        single = isinstance(texts, str)
+        items = [texts] if single else list(texts)
+        out = np.zeros((len(items), DIMENSION), dtype=np.float32)
+        if items:
+            order = np.argsort([-len(t) for t in items], kind="stable")
+            bar = None
+            if show_progress_bar:
+                from tqdm import tqdm
+
+                bar = tqdm(total=len(items), desc="Embedding", unit="sent")
+            for lo in range(0, len(items), batch_size):
+                idx = order[lo:lo + batch_size]
+                vecs = self.session.run(None, self._batch([items[i] for i in idx]))[0]
+                out[idx] = vecs
+                if bar is not None:
+                    bar.update(len(idx))
+            if bar is not None:
+                bar.close()
+            if normalize_embeddings:
+                out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out[0] if single else out
