@@ -4,6 +4,7 @@
     python app.py add PATH... [--index-dir DIR]      add article files or folders (re-index changed ones)
     python app.py list [--index-dir DIR]             list the articles of the library
     python app.py remove ID... [--index-dir DIR]     remove articles (their vectors and metadata)
+    python app.py ask "QUESTION" [--in ID]           answer from the library (all articles, or one)
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "default: $ASK_RATE_LIMIT, else 30; clients on this machine are exempt")
     p.add_argument("--rate-limit-localhost", action="store_true",
                    help="apply the rate limit to clients on this machine (loopback) too")
-    sub = p.add_subparsers(dest="command", metavar="{add,list,remove}")
+    sub = p.add_subparsers(dest="command", metavar="{add,list,remove,ask}")
     # --index-dir is accepted after the command too (SUPPRESS keeps the main parser's value when it is not given)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index-dir", default=argparse.SUPPRESS, help="where built indexes live (default index/)")
@@ -44,6 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sub.add_parser("list", parents=[common], help="list the articles of the library")
     rm = sub.add_parser("remove", parents=[common], help="remove articles from the library")
     rm.add_argument("ids", nargs="+", metavar="ID", help="article id (as `list` shows it)")
+    ask = sub.add_parser("ask", parents=[common], help="answer a question from the library, with citations")
+    ask.add_argument("question", help="the question")
+    ask.add_argument("--in", dest="scope", metavar="ID", help="ask one article (its id); default: all of them")
     args = p.parse_args(argv)
     if args.command and (args.article or args.articles):
         p.error(f"--article/--articles serve files; they do not go with `{args.command}` (which works on the library)")
@@ -77,6 +81,16 @@ def run_command(args: argparse.Namespace) -> int:
             for a in arts:
                 print(_line(a) + (f"  {a['path']}" if a.get("path") else ""))
             return 0
+        if args.command == "ask":
+            if args.scope is not None:
+                assistant.article(args.scope)  # an unknown id is reported before the model loads
+            assistant.warm_up()
+            ans = assistant.answer(args.question, article=args.scope)
+            print(ans.text)
+            for c in ans.citations:
+                date = f", {c.article_date}" if c.article_date else ""
+                print(f"  [{c.number}] “{c.article_title}”{date}, paragraph {c.paragraph + 1} (id {c.article_id})")
+            return 0
         if args.command == "remove":
             missing = 0
             for aid in args.ids:
@@ -106,7 +120,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING if args.command else logging.INFO, format="%(message)s")
     if args.command:
         return run_command(args)
     t0 = time.perf_counter()

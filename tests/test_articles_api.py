@@ -88,6 +88,8 @@ def test_bad_requests_get_json_errors_and_change_nothing(client, kwargs, status:
     r = client.post("/api/articles", **kwargs)
     assert r.status_code == status, r.text
     assert set(r.json()) == {"error"} and needle.lower() in r.json()["error"].lower()
+    if needle.endswith((".txt", ".pdf", ".pptx")):
+        assert r.json()["error"].startswith(needle)  # the file's name exactly as sent
     assert [a["id"] for a in client.get("/api/articles").json()] == ["city-election"]
 
 

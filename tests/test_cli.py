@@ -63,6 +63,12 @@ def test_add_list_remove_with_index_dir(tmp_path, folder) -> None:
     assert bad.returncode == 1 and "no article with id 'storm'" in bad.stderr
     assert [ln.split()[0] for ln in cli("list", "--index-dir", str(idx)).stdout.splitlines()] == ["bridge", "harbour"]
 
+    asked = cli("ask", "How many euros did the harbour cost?", "--index-dir", str(idx))
+    assert asked.returncode == 0, asked.stderr
+    assert "40 million euros" in asked.stdout and "[1] “Harbour opens”, 2024-06-01, paragraph 2 (id harbour)" in asked.stdout
+    unknown = cli("ask", "Anything?", "--in", "storm", "--index-dir", str(idx))
+    assert unknown.returncode == 2 and "no article with id 'storm'" in unknown.stderr
+
     missing = cli("add", str(tmp_path / "nope.md"), "--index-dir", str(idx))
     assert missing.returncode == 1 and "nope.md: no such file or folder" in missing.stderr
     empty = cli("list", "--index-dir", str(tmp_path / "other"))

@@ -36,7 +36,9 @@ _RAW_TYPES = {"text/plain": ".txt", "text/markdown": ".md", "text/x-markdown": "
 def error(status: int, message: str) -> JSONResponse:
     """{"error": message} with the status; the message made into a sentence."""
     msg = message.strip() or "Something went wrong."
-    msg = msg[0].upper() + msg[1:]
+    head = msg.split(":", 1)[0]
+    if not ("." in head or "/" in head):  # a message starting with a file name keeps the name as it is
+        msg = msg[0].upper() + msg[1:]
     if msg[-1] not in ".!?":
         msg += "."
     return JSONResponse({"error": msg}, status_code=status)
