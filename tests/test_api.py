@@ -159,6 +159,7 @@ def test_other_methods_and_routes_answer_json(url) -> None:
     assert_error(httpx.get(f"{url}/api/ask"), 405, "POST")
     assert_error(httpx.put(f"{url}/api/articles"), 405, "GET")
     assert_error(httpx.get(f"{url}/api/nothing-here"), 404, "/api/ask")
+    assert httpx.head(f"{url}/api/articles").status_code == 200
 
 
 def test_parallel_questions_all_answered(url) -> None:

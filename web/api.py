@@ -393,13 +393,15 @@ def build_router(assistant: Assistant, settings: ApiSettings) -> APIRouter:
         keys = ("id", "title", "date", "paragraphs", "sentences")  # never the file's path on the server
         return JSONResponse([{k: a.get(k) for k in keys} for a in assistant.articles()])
 
+    router.add_api_route("/api/articles", articles, methods=["HEAD"], include_in_schema=False)
+
     @router.api_route("/api/ask", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     async def ask_wrong_method(request: Request) -> JSONResponse:
         return error(405, f"use POST for /api/ask (not {request.method})", {"Allow": "POST, OPTIONS"})
 
     @router.api_route("/api/articles", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     async def articles_wrong_method(request: Request) -> JSONResponse:
-        return error(405, f"use GET for /api/articles (not {request.method})", {"Allow": "GET, OPTIONS"})
+        return error(405, f"use GET for /api/articles (not {request.method})", {"Allow": "GET, HEAD, OPTIONS"})
 
     @router.api_route("/api/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
                       include_in_schema=False)
