@@ -175,6 +175,8 @@ class Assistant:
                     yield
                 finally:
                     self._seen = self._manifest_stat()
+                    if self._seen is not None:
+                        self._fresh = False  # the library exists now: an emptied one is not re-seeded
 
     def warm_up(self, *, progress: ProgressFn | None = None) -> SyncReport:
         """Load the model and the index, re-index articles whose files changed, and build what is missing."""

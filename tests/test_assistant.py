@@ -209,3 +209,10 @@ def test_scoped_question_stays_in_its_article(real_library) -> None:
     assert all(c.article_id == "storm" for c in ans.ranked)
     elsewhere = real_library.answer("What was the voter turnout?", article="harbour")
     assert elsewhere.abstained or all(c.article_id == "harbour" for c in elsewhere.citations)
+
+
+def test_library_emptied_before_the_first_question_is_not_reseeded(tmp_path) -> None:
+    lib = Assistant(index_dir=tmp_path, encoder=FakeEncoder())
+    art, _ = lib.add_text(ELECTION)
+    lib.remove(art.id)
+    assert lib.answer("Who won?").abstained and lib.articles() == []
