@@ -1,4 +1,11 @@
-"""Answer a question from the indexed articles by quoting and citing their own sentences, or abstain."""
+"""Answer a question from the indexed articles by quoting and citing their own sentences, or abstain.
+
+Ranking is two-stage and fully vectorised per question: stage 1 scores every sentence in scope from dense and
+lexical evidence (the sentence, its neighbours and its paragraph, all from the stored sentence vectors: nothing
+extra is embedded per sentence); stage 2 re-scores the best few dozen with answer-type and phrase cues. Both are
+logistic models fitted offline by ``bench/fit.py`` (coefficients in ``weights.json``), so a stage-2 score is the
+log-odds that the sentence answers. Abstention is a third logistic model over the evidence of the whole ranking.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import re
 import threading
 import time
 import unicodedata
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -23,8 +31,17 @@ MAX_QUESTION_CHARS = 2000
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 #: Above this many sentences in scope, candidates come from FAISS and BM25 top lists instead of a full scan.
 FULL_SCAN_LIMIT = 50_000
+#: Stage 2 re-scores this many stage-1 candidates.
+STAGE2_CANDIDATES = 40
+#: BM25 parameters.
+K1, B = 1.2, 0.75
+#: Tokens cut to this many characters meet across inflections the stemmer keeps apart (oversees / overseen).
+PREFIX = 5
+#: Weight of the previous question's words and vector in a follow-up's query.
+FOLLOW_UP_WEIGHT = 0.4
 
 _WORD = re.compile(r"(?u)\b\w\w+\b")
+_TOKEN = re.compile(r"(?u)\w+")
 _PRONOUN = re.compile(r"\b(he|she|it|they|him|her|his|hers|its|them|their|theirs|this|that|these|those|there|then)\b", re.I)
 _YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b")
 _MONTH = re.compile(r"\b(January|February|March|April|May|June|July|August|September|October|November|December|"
@@ -32,9 +49,36 @@ _MONTH = re.compile(r"\b(January|February|March|April|May|June|July|August|Septe
                     r"Saturday|Sunday|century|centuries|decade|decades|year|years|months?|weeks?|days?|ago)\b", re.I)
 _NUMBER = re.compile(r"(\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
                      r"fifty|hundred|hundreds|thousand|thousands|million|millions|billion|dozen|dozens|percent|half)\b)", re.I)
+_ANAPHOR = re.compile(r"^\W*(this|that|these|those|it|its|he|she|they|his|her|their|such|there|then|both|"
+                      r"the (latter|former|same))\b", re.I)
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
+_CAPWORD = re.compile(r"(?u)\b[A-Z][\w'’-]*")
+_NUMTOK = re.compile(r"(?u)\b\d[\d,.]*\b|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
+                     r"thirty|forty|fifty|hundred|thousand|million|billion|dozen)\b", re.I)
 
-FEATURES = ("dense", "bm25", "dense_ctx", "dense_par", "bm25_ctx", "overlap", "type_match", "dense_rank", "bm25_rank")
+#: English function words and question words: left out of the lexical vocabulary.
+STOPWORDS = frozenset("""
+a about above after again against all am an and any are as at be because been before being below between both but by
+can could did do does doing done down during each few for from further had has have having he her here hers herself
+him himself his how i if in into is it its itself just me more most my myself no nor not of off on once only or other
+our ours ourselves out over own same she should so some such than that the their theirs them themselves then there
+these they this those through to too under until up very was we were what when where which while who whom whose why
+will with would you your yours yourself yourselves also s t d ll m re ve isn aren wasn weren don doesn didn hasn
+haven hadn won wouldn shouldn can't cannot may might must shall us let get got many much kind type
+""".split())
+
+#: Stage-1 features: computed for every sentence in scope with array operations.
+STAGE1 = ("dense", "dense_z", "dense_gap", "dense_ctx", "dense_par", "dense_nb", "bm25_n", "bm25_z", "bm25_par",
+          "bm25_nb", "overlap", "overlap_nb", "overlap_par", "dense_rank", "bm25_rank", "tm_date", "tm_number",
+          "tm_person", "tm_place", "log_len", "dense_prev", "overlap_prev", "anaphor", "anaphor_dense_prev",
+          "anaphor_overlap_prev", "overlap_rank", "par_first", "overlap_prefix")
+#: Stage-2 features: stage 1's plus cues computed for the shortlisted sentences only.
+STAGE2 = STAGE1 + ("bigram", "novel", "novel_frac", "s1_z", "novel_date", "novel_number", "novel_person",
+                   "novel_place", "entity_overlap", "s1_gap")
+#: Per-question evidence the abstention model reads.
+ABSTAIN = ("top_dense", "top_overlap", "coverage", "top_bm25", "best_logit", "margin", "title_overlap", "n_terms",
+           "best_overlap", "best_dense")
+FEATURES = STAGE2
 
 
 @dataclass
@@ -85,29 +129,36 @@ def clean_question(question: Any) -> str:
 
 @lru_cache(maxsize=1)
 def _stemmer():  # type: ignore[no-untyped-def]
-    import Stemmer  # PyStemmer: Snowball stemming so 'fought' and 'fighting' style variants meet in BM25
+    import Stemmer  # PyStemmer: Snowball stemming so 'fought' and 'fighting' style variants meet
 
     return Stemmer.Stemmer("english")
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """Lower-cased, stop-word-free, stemmed tokens (the BM25 vocabulary)."""
-    import bm25s
-
-    return bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    """Lower-cased, stop-word-free, stemmed tokens, in order (the lexical vocabulary)."""
+    stem = _stemmer().stemWords
+    out = []
+    for text in texts:
+        words = [w for w in _TOKEN.findall(text.lower().replace("’", "'")) if w not in STOPWORDS
+                 and (len(w) > 1 or w.isdigit())]
+        out.append(stem(words))
+    return out
 
 
 def question_type(question: str) -> str:
     """A coarse answer type from the question's wording: date, number, person, place or other."""
     q = question.lower()
-    if re.search(r"\b(when|what year|which year|what date|what day|what month|what century|how long ago|since when)\b", q):
+    if re.search(r"\b(when|what year|which year|what date|what day|what month|what century|how long ago|since when|"
+                 r"what decade|which century|what time|which decade)\b", q):
         return "date"
     if re.search(r"\b(how many|how much|how old|how long|how far|how large|how big|what percentage|what number|"
-                 r"what percent|how often|what age|what size|how tall|how high)\b", q):
+                 r"what percent|how often|what age|what size|how tall|how high|how fast|how heavy|how deep|"
+                 r"what proportion|what fraction|how wide)\b", q):
         return "number"
     if re.search(r"\b(who|whom|whose)\b", q):
         return "person"
-    if re.search(r"\b(where|what country|what city|which country|which city|what state|what region)\b", q):
+    if re.search(r"\b(where|what country|what city|which country|which city|what state|what region|what continent|"
+                 r"which state|which region|what location|what place)\b", q):
         return "place"
     return "other"
 
@@ -123,38 +174,138 @@ def type_match(qtype: str, sentence: str) -> float:
     return 0.0
 
 
+def _cue_tokens(qtype: str, text: str) -> set[str]:
+    """The tokens of a text that could be the answer to a question of this type (names, numbers, years)."""
+    if qtype == "date":
+        return {m.group(0).lower() for m in _YEAR.finditer(text)} | {m.group(0).lower() for m in _MONTH.finditer(text)}
+    if qtype == "number":
+        return {m.group(0).lower() for m in _NUMTOK.finditer(text)}
+    if qtype in ("person", "place", "other"):
+        return {m.group(0).lower().rstrip("'’s") for m in _CAPWORD.finditer(text, 1)}
+    return set()
+
+
 def load_weights(path: Path = WEIGHTS_FILE) -> dict[str, Any]:
     """The fitted scoring weights and abstention model (JSON, written by bench.fit)."""
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-class _Lexical:
-    """BM25 over every sentence of one snapshot (built once per snapshot, on first use)."""
+def _unit(m: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(m, axis=1, keepdims=True)
+    n[n == 0] = 1.0
+    return (m / n).astype(np.float32)
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    sd = float(x.std()) if len(x) > 1 else 0.0
+    return (x - float(x.mean())) / sd if sd > 1e-9 else np.zeros_like(x)
+
+
+def _rank_score(x: np.ndarray) -> np.ndarray:
+    r = np.empty(len(x), dtype=np.float32)
+    r[np.argsort(-x, kind="stable")] = np.arange(len(x), dtype=np.float32)
+    return 1.0 / (1.0 + r)
+
+
+class _Postings:
+    """BM25 over bags of tokens, as per-token arrays (document rows, BM25 term weight): scoring is a few adds."""
+
+    def __init__(self, bags: list[list[str]]) -> None:
+        self.n = len(bags)
+        lengths = np.array([len(b) for b in bags], dtype=np.float32)
+        avg = float(lengths.mean()) if self.n and lengths.mean() > 0 else 1.0
+        acc: dict[str, tuple[list[int], list[int]]] = {}
+        for r, bag in enumerate(bags):
+            for t, f in Counter(bag).items():
+                rows, tfs = acc.setdefault(t, ([], []))
+                rows.append(r)
+                tfs.append(f)
+        self.rows: dict[str, np.ndarray] = {}
+        self.weight: dict[str, np.ndarray] = {}
+        self.idf: dict[str, float] = {}
+        for t, (rows, tfs) in acc.items():
+            r = np.array(rows, dtype=np.int64)
+            tf = np.array(tfs, dtype=np.float32)
+            df = len(rows)
+            idf = math.log(1.0 + (self.n - df + 0.5) / (df + 0.5))
+            self.rows[t] = r
+            self.idf[t] = idf
+            self.weight[t] = idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * lengths[r] / avg))
+
+    def bm25(self, terms: dict[str, float]) -> np.ndarray:
+        out = np.zeros(self.n, dtype=np.float32)
+        for t, w in terms.items():
+            if t in self.rows:
+                out[self.rows[t]] += w * self.weight[t]  # rows are unique per term
+        return out
+
+    def present(self, terms: dict[str, float], idf: dict[str, float]) -> np.ndarray:
+        """IDF-weighted sum of the query terms each document contains."""
+        out = np.zeros(self.n, dtype=np.float32)
+        for t, w in terms.items():
+            if t in self.rows:
+                out[self.rows[t]] += w * idf.get(t, 0.0)
+        return out
+
+
+class _Index:
+    """Everything per snapshot that questions reuse: token postings, neighbours, paragraph and context vectors, cues."""
 
     def __init__(self, snap: Snapshot) -> None:
-        import bm25s
+        sents = snap.sentences
+        n = len(sents)
+        self.n = n
+        self.tokens = tokenize([s.text for s in sents])
+        self.sent = _Postings(self.tokens)
+        self.prefix = _Postings([[t[:PREFIX] for t in toks] for toks in self.tokens])
+        # paragraphs: one global id per (article, paragraph)
+        pid: dict[tuple[str, int], int] = {}
+        self.par = np.array([pid.setdefault((s.article_id, s.paragraph), len(pid)) for s in sents], dtype=np.int64)
+        bags: list[list[str]] = [[] for _ in range(len(pid))]
+        for r, toks in enumerate(self.tokens):
+            bags[self.par[r]].extend(toks)
+        self.para = _Postings(bags)
+        self.par_sent_count = np.bincount(self.par, minlength=len(pid)) if n else np.zeros(0, np.int64)
+        same_prev = np.zeros(n, dtype=bool)
+        if n > 1:
+            same_prev[1:] = self.par[1:] == self.par[:-1]
+        self.prev = np.where(same_prev, np.arange(n) - 1, -1)
+        same_next = np.zeros(n, dtype=bool)
+        if n > 1:
+            same_next[:-1] = same_prev[1:]
+        self.next = np.where(same_next, np.arange(n) + 1, -1)
+        vec = snap.vectors.astype(np.float32)
+        if n:
+            ctx = vec.copy()
+            ctx[same_prev] += 0.5 * vec[self.prev[same_prev]]
+            ctx[same_next] += 0.5 * vec[self.next[same_next]]
+            self.ctx = _unit(ctx)
+            psum = np.zeros((len(pid), vec.shape[1]), dtype=np.float32)
+            np.add.at(psum, self.par, vec)
+            self.parvec = _unit(psum)
+        else:
+            self.ctx = vec
+            self.parvec = vec
+        texts = [s.text for s in sents]
+        self.cue = {t: np.array([type_match(t, x) for x in texts], dtype=np.float32)
+                    for t in ("date", "number", "person", "place")}
+        self.anaphor = np.array([1.0 if _ANAPHOR.match(x) else 0.0 for x in texts], dtype=np.float32)
+        self.log_len = np.log1p(np.array([len(t) for t in self.tokens], dtype=np.float32))
+        self.title_tokens = {aid: set(tokenize([a.title])[0]) for aid, a in snap.articles.items()}
 
-        self.tokens = tokenize([s.text for s in snap.sentences]) if snap.sentences else []
-        self.bm25 = bm25s.BM25()
-        if self.tokens:
-            self.bm25.index(self.tokens, show_progress=False)
-        self.sets = [set(t) for t in self.tokens]
-        # document frequency per token across sentences, for IDF-weighted overlap
-        df: dict[str, int] = {}
-        for toks in self.sets:
-            for t in toks:
-                df[t] = df.get(t, 0) + 1
-        self.df = df
-        self.n = max(1, len(self.tokens))
+    def idf(self, t: str) -> float:
+        return self.sent.idf.get(t, math.log(1.0 + (self.sent.n + 0.5) / 0.5))
 
-    def idf(self, token: str) -> float:
-        return math.log(1 + self.n / (1 + self.df.get(token, 0)))
 
-    def scores(self, qtokens: list[str]) -> np.ndarray:
-        known = [t for t in qtokens if t in self.df]
-        if not known or not self.tokens:
-            return np.zeros(len(self.tokens), dtype=np.float32)
-        return np.asarray(self.bm25.get_scores(known), dtype=np.float32)
+@dataclass
+class Ranking:
+    """Everything a question's ranking produced (for the answer, abstention and the offline fit)."""
+
+    rows: np.ndarray  # stage-2 candidates, best first
+    scores: np.ndarray  # their stage-2 log-odds of answering
+    feats: np.ndarray  # their STAGE2 features
+    evidence: dict[str, float]  # the ABSTAIN inputs
+    p_abstain: float
 
 
 class Answerer:
@@ -164,86 +315,69 @@ class Answerer:
         self.store = store
         self.max_citations = max_citations
         self.weights = weights or load_weights()
-        self._lex: tuple[str, _Lexical] | None = None
+        self._idx: tuple[Any, _Index] | None = None
         self._lock = threading.Lock()
+        self._set_weights()
 
-    def _lexical(self, snap: Snapshot) -> _Lexical:
+    def _set_weights(self) -> None:
+        w = self.weights
+        self._w1 = np.array([w["stage1"]["coef"].get(f, 0.0) for f in STAGE1], dtype=np.float32)
+        self._w2 = np.array([w["stage2"]["coef"].get(f, 0.0) for f in STAGE2], dtype=np.float32)
+        self._b2 = float(w["stage2"].get("bias", 0.0))
+
+    def index(self, snap: Snapshot) -> _Index:
+        """The per-snapshot structures (built once per snapshot, on first use)."""
         with self._lock:
-            key = snap.version or str(id(snap))
-            if self._lex is None or self._lex[0] != key:
-                self._lex = (key, _Lexical(snap))
-            return self._lex[1]
+            key = snap.version or id(snap)
+            if self._idx is None or self._idx[0] != key:
+                self._idx = (key, _Index(snap))
+            return self._idx[1]
 
     def warm_up(self) -> None:
         """Load the model and build the lexical index now, not on the first question."""
         self.store.encoder.warm_up()
-        self._lexical(self.store.snapshot)
+        self.index(self.store.snapshot)
 
     # ---- conversation ---------------------------------------------------------------------------
     @staticmethod
-    def resolve(question: str, history: Sequence[dict[str, Any]] | None) -> str:
-        """A follow-up ('How old is he?') borrows the previous question's subject for retrieval."""
+    def _previous(question: str, history: Sequence[dict[str, Any]] | None) -> str | None:
+        """The previous user question when this one is a follow-up (a pronoun, or too short to stand alone)."""
         if not history:
-            return question
+            return None
         prev = [m.get("content") for m in history if isinstance(m, dict) and m.get("role") == "user"
                 and isinstance(m.get("content"), str) and m.get("content", "").strip()]
-        if not prev:
-            return question
+        if not prev or prev[-1].strip() == question.strip():
+            return None
         words = _WORD.findall(question)
-        content = [w for w in tokenize([question])[0]]
+        content = tokenize([question])[0]
         if _PRONOUN.search(question) or len(content) <= 2 or len(words) <= 4:
-            return f"{prev[-1].strip()} {question}"
-        return question
+            return prev[-1].strip()
+        return None
+
+    @classmethod
+    def resolve(cls, question: str, history: Sequence[dict[str, Any]] | None) -> str:
+        """A follow-up ('How old is he?') borrows the previous question's subject for retrieval."""
+        prev = cls._previous(question, history)
+        return f"{prev} {question}" if prev else question
+
+    @staticmethod
+    def query_terms(question: str, previous: str | None = None) -> dict[str, float]:
+        """Lexical query: the question's tokens (weight 1) plus a follow-up's borrowed tokens (lower weight)."""
+        terms = {t: 1.0 for t in tokenize([question])[0]}
+        if previous:
+            for t in tokenize([previous])[0]:
+                terms.setdefault(t, FOLLOW_UP_WEIGHT)
+        return terms
+
+    def encode_query(self, question: str, previous: str | None = None) -> np.ndarray:
+        """The query vector; a follow-up's is the question's blended with the previous question's (one batch)."""
+        if not previous:
+            return self.store.encoder.encode([question])[0]
+        v = self.store.encoder.encode([question, previous])
+        q = (1 - FOLLOW_UP_WEIGHT) * v[0] + FOLLOW_UP_WEIGHT * v[1]
+        return (q / (np.linalg.norm(q) or 1.0)).astype(np.float32)
 
     # ---- ranking --------------------------------------------------------------------------------
-    def features(self, query: str, qvec: np.ndarray, snap: Snapshot, rows: np.ndarray) -> np.ndarray:
-        """One row of FEATURES per candidate sentence (all within-scope normalisations done here)."""
-        lex = self._lexical(snap)
-        qtokens = tokenize([query])[0]
-        qset = set(qtokens)
-        vec = snap.vectors
-        sents = snap.sentences
-        dense_all = vec[rows] @ qvec
-        bm_full = lex.scores(qtokens)
-        bm = bm_full[rows]
-        bmax = float(bm.max()) if len(bm) and bm.max() > 0 else 1.0
-        bmn = bm / bmax
-        pos = {int(r): i for i, r in enumerate(rows)}
-
-        def neighbour(values_of_row, r: int) -> float:
-            s = sents[r]
-            best = 0.0
-            for nr in (r - 1, r + 1):
-                if 0 <= nr < len(sents) and sents[nr].article_id == s.article_id and sents[nr].paragraph == s.paragraph:
-                    best = max(best, values_of_row(nr))
-            return best
-
-        def dense_of(r: int) -> float:
-            i = pos.get(r)
-            return float(dense_all[i]) if i is not None else float(vec[r] @ qvec)
-
-        def bm_of(r: int) -> float:
-            return float(bm_full[r]) / bmax
-
-        qtype = question_type(query)
-        idf_total = sum(lex.idf(t) for t in qset) or 1.0
-        dense_rank = np.empty(len(rows)); dense_rank[np.argsort(-dense_all)] = np.arange(len(rows))
-        bm_rank = np.empty(len(rows)); bm_rank[np.argsort(-bm)] = np.arange(len(rows))
-        par_cache: dict[tuple[str, int], float] = {}
-        out = np.zeros((len(rows), len(FEATURES)), dtype=np.float32)
-        for i, r in enumerate(rows):
-            r = int(r)
-            s = sents[r]
-            key = (s.article_id, s.paragraph)
-            if key not in par_cache:
-                lo, hi = snap.offsets[s.article_id]
-                prow = [j for j in range(lo, hi) if sents[j].paragraph == s.paragraph]
-                par_cache[key] = float(np.max(vec[prow] @ qvec)) if prow else 0.0
-            overlap = sum(lex.idf(t) for t in qset & lex.sets[r]) / idf_total if lex.sets else 0.0
-            out[i] = (dense_all[i], bmn[i], neighbour(dense_of, r), par_cache[key], neighbour(bm_of, r), overlap,
-                      type_match(qtype, s.text), 1.0 / (1.0 + dense_rank[i]), 1.0 / (1.0 + bm_rank[i]))
-        return out
-
     def scope_rows(self, snap: Snapshot, article: str | None) -> np.ndarray:
         """Row numbers of the sentences in scope: one article's, or all."""
         if article is not None:
@@ -253,15 +387,14 @@ class Answerer:
             return np.arange(lo, hi)
         return np.arange(len(snap.sentences))
 
-    def candidates(self, query: str, qvec: np.ndarray, snap: Snapshot, article: str | None) -> np.ndarray:
+    def candidates(self, terms: dict[str, float], qvec: np.ndarray, snap: Snapshot, article: str | None) -> np.ndarray:
         """All rows in scope when small; otherwise the union of FAISS and BM25 top lists within scope."""
         rows = self.scope_rows(snap, article)
         if len(rows) <= FULL_SCAN_LIMIT:
             return rows
         k = 256
         _, ids = snap.index.search(qvec[None, :].astype(np.float32), k if article is None else 4 * k)
-        lex = self._lexical(snap)
-        bm = lex.scores(tokenize([query])[0])
+        bm = self.index(snap).sent.bm25(terms)
         top_bm = np.argpartition(-bm, k)[:k] if len(bm) > k else np.arange(len(bm))
         cand = np.unique(np.concatenate([ids[0][ids[0] >= 0], top_bm]))
         if article is not None:
@@ -269,20 +402,138 @@ class Answerer:
             cand = cand[(cand >= lo) & (cand < hi)]
         return cand
 
-    def score(self, feats: np.ndarray) -> np.ndarray:
-        """Linear fusion of the features with the fitted weights."""
-        w = np.array([self.weights["rank"].get(f, 0.0) for f in FEATURES], dtype=np.float32)
-        return feats @ w
+    def stage1(self, terms: dict[str, float], qvec: np.ndarray, qtype: str, snap: Snapshot, rows: np.ndarray
+               ) -> tuple[np.ndarray, dict[str, float]]:
+        """STAGE1 features of every candidate row, and scope-wide evidence for abstention."""
+        ix = self.index(snap)
+        n = len(rows)
+        vec = snap.vectors
+        dense = vec[rows] @ qvec
+        dmax = float(dense.max())
+        prev, nxt = ix.prev[rows], ix.next[rows]
+        has_p, has_n = prev >= 0, nxt >= 0
+        all_dense = None
+        if n == ix.n:
+            all_dense = dense
+        else:
+            all_dense = np.zeros(ix.n, dtype=np.float32)
+            nb_rows = np.unique(np.concatenate([rows, prev[has_p], nxt[has_n]]))
+            all_dense[nb_rows] = vec[nb_rows] @ qvec
+        dense_nb = np.maximum(np.where(has_p, all_dense[np.maximum(prev, 0)], 0.0),
+                              np.where(has_n, all_dense[np.maximum(nxt, 0)], 0.0))
+        bm_all = ix.sent.bm25(terms)
+        bm = bm_all[rows]
+        bmax = float(bm.max())
+        bnorm = bmax if bmax > 0 else 1.0
+        bm_nb = np.maximum(np.where(has_p, bm_all[np.maximum(prev, 0)], 0.0),
+                           np.where(has_n, bm_all[np.maximum(nxt, 0)], 0.0)) / bnorm
+        pars = ix.par[rows]
+        par_bm = ix.para.bm25(terms)[pars]
+        pbmax = float(par_bm.max())
+        idf = {t: ix.idf(t) for t in terms}
+        total = sum(w * idf[t] for t, w in terms.items()) or 1.0
+        ov_all = ix.sent.present(terms, idf) / total
+        ov = ov_all[rows]
+        ov_nb = np.maximum(np.where(has_p, ov_all[np.maximum(prev, 0)], 0.0),
+                           np.where(has_n, ov_all[np.maximum(nxt, 0)], 0.0))
+        ov_par = ix.para.present(terms, idf)[pars] / total
+        dense_prev = np.where(has_p, all_dense[np.maximum(prev, 0)], 0.0)
+        ov_prev = np.where(has_p, ov_all[np.maximum(prev, 0)], 0.0)
+        ana = ix.anaphor[rows]
+        pterms: dict[str, float] = {}
+        pidf: dict[str, float] = {}
+        for t, w in terms.items():
+            pterms[t[:PREFIX]] = max(pterms.get(t[:PREFIX], 0.0), w)
+            pidf[t[:PREFIX]] = max(pidf.get(t[:PREFIX], 0.0), idf[t])
+        ov_pre = ix.prefix.present(pterms, pidf)[rows] / (sum(w * pidf[t] for t, w in pterms.items()) or 1.0)
+        tm = {t: (ix.cue[t][rows] if qtype == t else np.zeros(n, np.float32)) for t in ("date", "number", "person", "place")}
+        cols = {
+            "dense": dense, "dense_z": _zscore(dense), "dense_gap": dense - dmax, "dense_ctx": ix.ctx[rows] @ qvec,
+            "dense_par": ix.parvec[pars] @ qvec, "dense_nb": dense_nb, "bm25_n": bm / bnorm, "bm25_z": _zscore(bm),
+            "bm25_par": par_bm / (pbmax if pbmax > 0 else 1.0), "bm25_nb": bm_nb, "overlap": ov, "overlap_nb": ov_nb,
+            "overlap_par": ov_par, "dense_rank": _rank_score(dense), "bm25_rank": _rank_score(bm),
+            "tm_date": tm["date"], "tm_number": tm["number"], "tm_person": tm["person"], "tm_place": tm["place"],
+            "log_len": ix.log_len[rows],
+            "dense_prev": dense_prev, "overlap_prev": ov_prev, "anaphor": ana, "anaphor_dense_prev": ana * dense_prev,
+            "anaphor_overlap_prev": ana * ov_prev, "overlap_prefix": ov_pre, "overlap_rank": _rank_score(ov), "par_first": (~has_p).astype(np.float32),
+        }
+        feats = np.stack([np.asarray(cols[f], dtype=np.float32) for f in STAGE1], axis=1)
+        # how much of the question the scope mentions at all (off-topic questions mention little of it); a
+        # follow-up's borrowed words count in full here: the conversation's subject is part of what is asked
+        present = 0.0
+        total_full = sum(idf.values()) or 1.0
+        for t in terms:
+            r = ix.sent.rows.get(t)
+            if r is not None and (n == ix.n or np.isin(r, rows).any()):
+                present += idf[t]
+        top_ov = float(ov.max())
+        if any(w < 1.0 for w in terms.values()):
+            top_ov = float((ix.sent.present(dict.fromkeys(terms, 1.0), idf)[rows] / total_full).max())
+        evidence = {"top_dense": dmax, "top_overlap": top_ov, "coverage": present / total_full,
+                    "top_bm25": bmax, "n_terms": math.log1p(len(terms))}
+        return feats, evidence
 
-    def abstain_probability(self, feats: np.ndarray, scores: np.ndarray) -> float:
-        """Probability the article does not answer: a logistic model of the best candidate's evidence."""
+    def stage2(self, question: str, terms: dict[str, float], qtype: str, snap: Snapshot, rows: np.ndarray,
+               f1: np.ndarray, s1: np.ndarray) -> np.ndarray:
+        """STAGE2 features of the shortlisted rows: stage 1's plus phrase and answer-type cues."""
+        ix = self.index(snap)
+        qtok = tokenize([question])[0]
+        qbi = {(a, b) for a, b in zip(qtok, qtok[1:])}
+        qset = set(terms)
+        qlow = question.lower().replace("’", "'")
+        qcues = _cue_tokens(qtype, question)
+        qents = {m.group(0).lower() for m in _CAPWORD.finditer(question, 1)}
+        extra = np.zeros((len(rows), 10), dtype=np.float32)
+        s1z = _zscore(s1)
+        tcol = {"date": 4, "number": 5, "person": 6, "place": 7}.get(qtype)
+        for i, r in enumerate(rows):
+            toks = ix.tokens[r]
+            text = snap.sentences[r].text
+            if qbi:
+                sbi = set(zip(toks, toks[1:]))
+                extra[i, 0] = len(qbi & sbi) / len(qbi)
+            cues = _cue_tokens(qtype, text) - qcues
+            novel = 1.0 if any(c not in qlow for c in cues) else 0.0
+            extra[i, 1] = novel
+            extra[i, 2] = sum(1 for t in toks if t not in qset) / max(1, len(toks))
+            extra[i, 3] = s1z[i]
+            if tcol is not None:
+                extra[i, tcol] = novel
+            if qents:
+                low = text.lower()
+                extra[i, 8] = sum(1 for e in qents if e in low) / len(qents)
+        extra[:, 9] = s1 - s1.max()
+        return np.concatenate([f1, extra], axis=1)
+
+    def rank(self, question: str, qvec: np.ndarray, snap: Snapshot, *, article: str | None = None,
+             previous: str | None = None) -> Ranking:
+        """Rank the sentences in scope for a question whose vector is qvec."""
+        terms = self.query_terms(question, previous)
+        qtype = question_type(question)
+        rows = self.candidates(terms, qvec, snap, article)
+        f1, ev = self.stage1(terms, qvec, qtype, snap, rows)
+        s1 = f1 @ self._w1
+        m = min(STAGE2_CANDIDATES, len(rows))
+        top = np.argpartition(-s1, m - 1)[:m] if len(rows) > m else np.arange(len(rows))
+        f2 = self.stage2(question, terms, qtype, snap, rows[top], f1[top], s1[top])
+        s2 = f2 @ self._w2 + self._b2
+        order = np.argsort(-s2, kind="stable")
+        rows2, s2, f2 = rows[top][order], s2[order], f2[order]
+        ix = self.index(snap)
+        best = int(rows2[0])
+        title = ix.title_tokens.get(snap.sentences[best].article_id, set())
+        idf = {t: ix.idf(t) for t in terms}
+        total = sum(w * idf[t] for t, w in terms.items()) or 1.0
+        ev.update(best_logit=float(s2[0]), margin=float(s2[0] - s2[1]) if len(s2) > 1 else 5.0,
+                  title_overlap=sum(w * idf[t] for t, w in terms.items() if t in title) / total,
+                  best_overlap=float(f2[0, STAGE2.index("overlap")]), best_dense=float(f2[0, STAGE2.index("dense")]))
+        return Ranking(rows2, s2, f2, ev, self.abstain_probability(ev))
+
+    def abstain_probability(self, evidence: dict[str, float]) -> float:
+        """Probability the article does not answer: a logistic model of the ranking's evidence."""
         cfg = self.weights["abstain"]
-        best = int(np.argmax(scores))
-        x = {"top_dense": float(feats[:, 0].max()), "top_overlap": float(feats[:, FEATURES.index("overlap")].max()),
-             "best_dense": float(feats[best, 0]), "best_overlap": float(feats[best, FEATURES.index("overlap")]),
-             "bm25_max_raw": 0.0}
-        z = cfg["bias"] + sum(cfg["coef"].get(k, 0.0) * v for k, v in x.items())
-        return 1.0 / (1.0 + math.exp(-z))
+        z = cfg["bias"] + sum(c * evidence.get(k, 0.0) for k, c in cfg["coef"].items())
+        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
     def run(self, question: Any, *, history: Sequence[dict[str, Any]] | None = None, article: str | None = None,
             k: int = 10) -> Answer:
@@ -290,19 +541,18 @@ class Answerer:
         t0 = time.perf_counter()
         q = clean_question(question)
         snap = self.store.snapshot
-        query = self.resolve(q, history)
+        previous = self._previous(q, history)
+        query = f"{previous} {q}" if previous else q
         if not snap.sentences:
             return Answer(q, "No article is indexed yet, so there is nothing to answer from.", True, query=query)
-        qvec = self.store.encoder.encode([query])[0]
-        rows = self.candidates(query, qvec, snap, article)
-        if not len(rows):
+        if article is not None:
+            self.scope_rows(snap, article)  # unknown article: a clear error before any work
+        qvec = self.encode_query(q, previous)
+        rk = self.rank(q, qvec, snap, article=article, previous=previous)
+        if not len(rk.rows):
             return Answer(q, "The chosen article has no sentences to answer from.", True, query=query)
-        feats = self.features(query, qvec, snap, rows)
-        scores = self.score(feats)
-        order = np.argsort(-scores)[:k]
-        ranked = [self._cite(snap, int(rows[i]), n + 1, float(scores[i])) for n, i in enumerate(order)]
-        p_abstain = self.abstain_probability(feats, scores)
-        if p_abstain >= self.weights["abstain"].get("threshold", 0.5):
+        ranked = [self._cite(snap, int(r), n + 1, float(s)) for n, (r, s) in enumerate(zip(rk.rows[:k], rk.scores[:k]))]
+        if rk.p_abstain >= self.weights["abstain"].get("threshold", 0.5):
             text = "The article does not say. I could not find a sentence that answers this question."
             return Answer(q, text, True, [], ranked, query, (time.perf_counter() - t0) * 1000)
         cited = self.choose(ranked, snap)
@@ -310,14 +560,24 @@ class Answerer:
         return Answer(q, " ".join(parts), False, cited, ranked, query, (time.perf_counter() - t0) * 1000)
 
     def choose(self, ranked: list[Citation], snap: Snapshot) -> list[Citation]:
-        """The best sentence, plus the next when it is nearly as good and adjacent (answers that span sentences)."""
+        """The best sentence, plus a runner-up next to it that is nearly as likely (answers spanning sentences).
+
+        Redundant runners-up (the same words again) are skipped.
+        """
         best = ranked[0]
         chosen = [Citation(**{**asdict(best), "number": 1})]
         margin = float(self.weights.get("second_margin", 0.0))
-        for other in ranked[1:self.max_citations]:
+        if margin <= 0:
+            return chosen
+        best_words = set(_WORD.findall(best.text.lower()))
+        for other in ranked[1:]:
+            if len(chosen) >= self.max_citations or best.score - other.score > margin:
+                break
             adjacent = other.article_id == best.article_id and other.paragraph == best.paragraph and \
                 abs(other.start - best.start) < 2 * max(len(best.text), len(other.text))
-            if margin > 0 and best.score - other.score <= margin and adjacent and other.text != best.text:
+            words = set(_WORD.findall(other.text.lower()))
+            redundant = len(words & best_words) >= 0.8 * max(1, len(words))
+            if adjacent and not redundant:
                 chosen.append(Citation(**{**asdict(other), "number": len(chosen) + 1}))
         return chosen
 

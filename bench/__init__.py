@@ -1,0 +1,1 @@
+"""Quality benchmark, reference recipes and the offline fit of the answerer's weights."""

@@ -1,0 +1,239 @@
+"""Fit the answerer's weights (retrieval/weights.json) on one half of the squad-v1.1-dev ARTICLES.
+
+    python -m bench.fit [--questions ../shared/bench/squad/squad-v1.1-dev.jsonl] [--write]
+
+Articles are sorted by file name; the even-numbered ones (0, 2, 4, ...) are the fit half, the odd-numbered ones the
+held-out half. Stage 1 and stage 2 are listwise (softmax over a question's candidate sentences, the correct ones as
+targets) linear models; abstention is a logistic model of answerable vs off-topic questions whose threshold is set
+so that at most ABSTAIN_BUDGET of the fit half's answerable questions are refused. Prints the held-out metrics.
+scikit-learn/scipy are used here only: the runtime reads the coefficients from JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+
+from retrieval.answer import ABSTAIN, STAGE1, STAGE2, STAGE2_CANDIDATES, WEIGHTS_FILE, Answerer, question_type
+from retrieval.score_ref import body_paragraphs, norm
+
+from .data import load_set, question_vectors
+
+DEFAULT = Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / "squad" / "squad-v1.1-dev.jsonl"
+ABSTAIN_BUDGET = 0.004  # at most this share of the fit half's answerable questions may be refused
+L2 = 1e-3
+
+
+class Correct:
+    """score.py's definition of a correct sentence (answer string inside, in the named paragraph)."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.paras: dict[str, list[str]] = {}
+
+    def __call__(self, q: dict[str, Any], sentence: str) -> bool:
+        s = norm(sentence)
+        if not any(norm(a) in s for a in q["answers"]):
+            return False
+        if q.get("paragraph") is None:
+            return True
+        rel = q["article"]
+        if rel not in self.paras:
+            self.paras[rel] = [norm(p) for p in body_paragraphs(self.base / rel)]
+        return s in self.paras[rel][q["paragraph"]]
+
+
+def split_articles(questions: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
+    """(fit half, held-out half) of the article paths: sorted, even positions fit, odd positions held out."""
+    arts = sorted({q["article"] for q in questions})
+    return set(arts[0::2]), set(arts[1::2])
+
+
+#: Evidence that can only speak for a sentence (its own similarity to the question, answer-type cues): their weights are
+#: kept >= 0, so collinear features cannot turn "mentions what the question names" into a penalty.
+MONOTONE = {"dense", "dense_z", "dense_gap", "dense_ctx", "dense_par", "bm25_n", "bm25_z", "bm25_par", "overlap",
+            "overlap_par", "overlap_prefix", "dense_rank", "bm25_rank", "overlap_rank", "tm_date", "tm_number",
+            "tm_person", "tm_place", "bigram", "novel", "novel_date", "novel_number", "novel_person", "novel_place",
+            "entity_overlap", "s1_z", "s1_gap"}
+
+
+def listwise_fit(groups: list[tuple[np.ndarray, np.ndarray]], l2: float = L2,
+                 names: tuple[str, ...] | None = None) -> np.ndarray:
+    """Weights maximising sum over questions of log P(correct) under a softmax over the question's candidates."""
+    groups = [(x, y) for x, y in groups if y.any() and len(y) > 1]
+    X = np.concatenate([x for x, _ in groups]).astype(np.float64)
+    Y = np.concatenate([y for _, y in groups]).astype(bool)
+    starts = np.cumsum([0] + [len(y) for _, y in groups])[:-1]
+    gid = np.repeat(np.arange(len(groups)), [len(y) for _, y in groups])
+    mu, sd = X.mean(0), X.std(0)
+    sd[sd < 1e-9] = 1.0
+    Xs = (X - mu) / sd
+
+    def f(w: np.ndarray) -> tuple[float, np.ndarray]:
+        z = Xs @ w
+        zmax = np.maximum.reduceat(z, starts)[gid]
+        e = np.exp(z - zmax)
+        all_sum = np.add.reduceat(e, starts)
+        pos_sum = np.add.reduceat(np.where(Y, e, 0.0), starts)
+        loss = -np.sum(np.log(pos_sum) - np.log(all_sum)) / len(groups) + l2 * w @ w
+        p_all = e / all_sum[gid]
+        p_pos = np.where(Y, e / pos_sum[gid], 0.0)
+        grad = Xs.T @ (p_all - p_pos) / len(groups) + 2 * l2 * w
+        return loss, grad
+
+    bounds = [(0.0, None) if names and n in MONOTONE else (None, None) for n in (names or [None] * X.shape[1])]
+    res = minimize(f, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 500})
+    return res.x / sd  # on the raw features (a shift by mu is a constant per question: irrelevant to ranking)
+
+
+@dataclass
+class Item:
+    q: dict[str, Any]
+    rows: np.ndarray
+    f1: np.ndarray
+    y1: np.ndarray
+    ev: dict[str, float]
+
+
+def collect(bench, qvecs: np.ndarray, answerer_of, correct: Correct) -> list[Item]:  # type: ignore[no-untyped-def]
+    """Stage-1 features and labels of every sentence for every question."""
+    items = []
+    for q, v in zip(bench.questions, qvecs):
+        ans = answerer_of(q)
+        snap = ans.store.snapshot
+        terms = ans.query_terms(q["question"])
+        rows = ans.scope_rows(snap, None)
+        f1, ev = ans.stage1(terms, v, question_type(q["question"]), snap, rows)
+        y = np.array([correct(q, snap.sentences[r].text) for r in rows]) if q["answers"] else np.zeros(len(rows), bool)
+        items.append(Item(q, rows, f1, y, ev))
+    return items
+
+
+def stage2_data(items: list[Item], qvecs, answerer_of, w1: np.ndarray):  # type: ignore[no-untyped-def]
+    out = []
+    for it in items:
+        ans = answerer_of(it.q)
+        snap = ans.store.snapshot
+        s1 = it.f1 @ w1
+        m = min(STAGE2_CANDIDATES, len(s1))
+        top = np.argpartition(-s1, m - 1)[:m]
+        terms = ans.query_terms(it.q["question"])
+        f2 = ans.stage2(it.q["question"], terms, question_type(it.q["question"]), snap, it.rows[top], it.f1[top], s1[top])
+        out.append((f2, it.y1[top]))
+    return out
+
+
+def evaluate(bench, qvecs: np.ndarray, weights: dict[str, Any], correct: Correct,
+             articles: set[str] | None = None) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """P@1, R@3 and abstention rates of weights on a set, in process (Answerer.rank on the cached vectors)."""
+    p1, r3, fab, abst = [], [], [], {}
+    for q, v in zip(bench.questions, qvecs):
+        if articles is not None and q["article"] not in articles:
+            continue
+        ans = bench.assistants[q["article"]].answerer
+        if ans.weights is not weights:
+            ans.weights = weights
+            ans._set_weights()
+        snap = ans.store.snapshot
+        rk = ans.rank(q["question"], v, snap)
+        refused = rk.p_abstain >= weights["abstain"]["threshold"]
+        if q["answers"]:
+            ok = [correct(q, snap.sentences[r].text) for r in rk.rows[:3]]
+            p1.append(ok[0] and not refused)
+            r3.append(any(ok))
+            fab.append(refused)
+        else:
+            abst.setdefault(q["kind"], []).append(refused)
+    out = {"P@1": float(np.mean(p1)), "R@3": float(np.mean(r3)), "false_abstain": float(np.mean(fab))}
+    out.update({f"abstain[{k}]": float(np.mean(v)) for k, v in sorted(abst.items())})
+    return {k: round(v, 4) for k, v in out.items()}
+
+
+def fit_weights(items: list[Item], fit: list[int], qvecs, answerer_of, drop: set[str] = frozenset(),  # type: ignore[no-untyped-def]
+                l2: float = L2, budget: float = ABSTAIN_BUDGET, verbose: bool = True) -> dict[str, Any]:
+    """Stage 1, stage 2 and abstention weights fitted on the items at positions fit."""
+    mask1 = np.array([f not in drop for f in STAGE1], dtype=float)
+    mask2 = np.array([f not in drop for f in STAGE2], dtype=float)
+    w1 = listwise_fit([(items[i].f1 * mask1, items[i].y1) for i in fit if items[i].q["answers"]], l2, STAGE1) * mask1
+    s2data = stage2_data(items, qvecs, answerer_of, w1)
+    w2 = listwise_fit([(s2data[i][0] * mask2, s2data[i][1]) for i in fit if items[i].q["answers"]], l2, STAGE2) * mask2
+    weights = {"stage1": {"coef": dict(zip(STAGE1, map(float, w1)))},
+               "stage2": {"bias": 0.0, "coef": dict(zip(STAGE2, map(float, w2)))}}
+    evid = []
+    for it, (f2, y2) in zip(items, s2data):
+        s2 = f2 @ w2
+        o = np.argsort(-s2)
+        ans = answerer_of(it.q)
+        snap = ans.store.snapshot
+        ix = ans.index(snap)
+        terms = ans.query_terms(it.q["question"])
+        idf = {t: ix.idf(t) for t in terms}
+        total = sum(w * idf[t] for t, w in terms.items()) or 1.0
+        title = ix.title_tokens[snap.sentences[int(it.rows[0])].article_id]
+        ev = dict(it.ev, best_logit=float(s2[o[0]]), margin=float(s2[o[0]] - s2[o[1]]),
+                  title_overlap=sum(w * idf[t] for t, w in terms.items() if t in title) / total,
+                  best_overlap=float(f2[o[0], STAGE2.index("overlap")]), best_dense=float(f2[o[0], STAGE2.index("dense")]))
+        evid.append((ev, it.q["kind"]))
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    A = np.array([[e[f] for f in ABSTAIN] for e, _ in evid])
+    amask = np.array([f not in drop for f in ABSTAIN], dtype=float)
+    yab = np.array([k != "answerable" for _, k in evid])
+    fidx = np.array(fit)
+    sc = StandardScaler().fit(A[fidx] * amask)
+    lr = LogisticRegression(C=1.0, max_iter=2000).fit(sc.transform(A[fidx] * amask), yab[fidx])
+    coef = lr.coef_[0] / sc.scale_ * amask
+    bias = float(lr.intercept_[0] - np.sum(lr.coef_[0] * sc.mean_ / sc.scale_))
+    prob = 1 / (1 + np.exp(-(A @ coef + bias)))
+    ans_fit = np.sort(prob[fidx][~yab[fidx]])
+    thr = max(0.5, float(ans_fit[int(np.floor(len(ans_fit) * (1 - budget)))]) + 1e-6)
+    weights["abstain"] = {"bias": bias, "coef": dict(zip(ABSTAIN, map(float, coef))), "threshold": thr}
+    weights["second_margin"] = 0.0
+    return weights
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.fit", description=__doc__.split("\n")[0])
+    p.add_argument("--questions", type=Path, default=DEFAULT)
+    p.add_argument("--write", action="store_true", help=f"write the fitted weights to {WEIGHTS_FILE}")
+    p.add_argument("--drop", default="", help="comma-separated features to leave out (ablation)")
+    p.add_argument("--l2", type=float, default=L2, help="ridge penalty of the listwise fits")
+    p.add_argument("--budget", type=float, default=ABSTAIN_BUDGET, help="share of fit-half answerable questions "
+                   "the abstention threshold may refuse")
+    p.add_argument("--report", type=Path, nargs="*", default=[], help="other question sets to report (not fitted)")
+    args = p.parse_args(argv)
+    drop = {x for x in args.drop.split(",") if x}
+    bench = load_set(args.questions)
+    qvecs = question_vectors(bench)
+    fit_arts, held_arts = split_articles(bench.questions)
+    print(f"fit on {len(fit_arts)} articles: {sorted(fit_arts)}\nheld out: {sorted(held_arts)}", file=sys.stderr)
+    answerer_of = lambda q: bench.assistants[q["article"]].answerer  # noqa: E731
+    correct = Correct(args.questions.parent)
+    items = collect(bench, qvecs, answerer_of, correct)
+    fit = [i for i, it in enumerate(items) if it.q["article"] in fit_arts]
+    weights = fit_weights(items, fit, qvecs, answerer_of, drop, args.l2, args.budget)
+    for name, part in (("fit", fit_arts), ("held-out", held_arts)):
+        print(f"{name:>9}: {evaluate(bench, qvecs, weights, correct, part)}")
+    for extra in args.report:
+        b = load_set(extra)
+        print(f"{extra.stem:>9}: {evaluate(b, question_vectors(b), weights, Correct(extra.parent))}")
+    weights["note"] = (f"fitted by bench/fit.py on the even-numbered (sorted) articles of {args.questions.name}: "
+                       f"{', '.join(sorted(Path(a).stem for a in fit_arts))}" + (f"; dropped {sorted(drop)}" if drop else ""))
+    if args.write:
+        WEIGHTS_FILE.write_text(json.dumps(weights, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {WEIGHTS_FILE}", file=sys.stderr)
+    else:
+        print(json.dumps(weights, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
