@@ -57,7 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         from web.api import ApiSettings
 
         try:
-            args.api = ApiSettings.resolve(args.allow_origin, args.rate_limit, args.rate_limit_localhost)
+            args.api = ApiSettings.resolve(args.allow_origin, args.rate_limit, args.rate_limit_localhost,
+                                           bind_host=args.host)
         except ValueError as exc:
             p.error(str(exc))
     return args

@@ -167,6 +167,51 @@ def test_upload_route_does_not_write_outside_its_folder(web_server) -> None:
     assert not Path("/tmp", Path(name).name).exists()
 
 
+# ---- DNS rebinding: a loopback-only server answers only requests addressed to localhost or an IP --------------------
+def request_with_host(port: int, method: str, path: str, host: str, body: bytes | None = None,
+                      headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", host)
+        for k, v in (headers or {}).items():
+            conn.putheader(k, v)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def test_requests_addressed_to_another_domain_are_refused(web_server) -> None:
+    """A page on evil.example whose DNS now points at 127.0.0.1 is 'same-origin' to the browser: the Host tells."""
+    port = web_server["port"]
+    for host in [f"evil.example:{port}", "evil.example", f"127.0.0.1.nip.io:{port}", f"localhost.evil.example:{port}"]:
+        for path in ["/api/articles", "/", "/widget", "/gradio_api/info", "/embed.js"]:
+            status, body = request_with_host(port, "GET", path, host)
+            assert status == 403 and b"localhost" in body and b"Margit" not in body, (host, path, status)
+    body = json.dumps({"question": "Who retired after forty years?"}).encode()
+    status, out = request_with_host(port, "POST", "/api/ask", f"evil.example:{port}", body, {
+        "Content-Type": "application/json", "Origin": f"http://evil.example:{port}"})
+    assert status == 403 and b"Olsson" not in out
+    for host in [f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"app.localhost:{port}"]:
+        assert request_with_host(port, "GET", "/api/articles", host)[0] == 200, host
+
+
+def test_host_check_only_for_loopback_servers() -> None:
+    from web.api import ApiSettings
+
+    local = ApiSettings.resolve(bind_host="127.0.0.1", env={})
+    assert local.local_only and local.host_allowed("localhost:7860") and local.host_allowed("10.0.0.5:80")
+    assert not local.host_allowed("attacker.example:7860") and not local.host_allowed("")
+    public = ApiSettings.resolve(bind_host="0.0.0.0", env={})
+    assert not public.local_only and public.host_allowed("ask.example.com")
+    assert ApiSettings.resolve(bind_host="localhost", env={}).local_only
+    assert not ApiSettings.resolve(env={}).local_only  # build_app without app.py: no host check
+
+
 # ---- per-client rate limit ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory):

@@ -71,12 +71,15 @@ class ApiSettings:
     allow_origins: origins (scheme://host[:port]) of pages allowed to frame /widget and to read API responses
     (CORS); '*' allows every origin. The server's own origin is always allowed. Empty (the default): only
     the server's own pages. rate_limit: questions per minute per client address on /api/ask (0 = no limit);
-    loopback clients (this machine) are exempt unless rate_limit_loopback.
+    loopback clients (this machine) are exempt unless rate_limit_loopback. local_only: the server listens on a
+    loopback address only, so requests must be addressed to localhost or an IP address (a Host header naming
+    any other domain is a DNS-rebinding attempt: a web page whose domain now resolves to 127.0.0.1).
     """
 
     allow_origins: list[str] = field(default_factory=list)
     rate_limit: int = DEFAULT_RATE_LIMIT
     rate_limit_loopback: bool = False
+    local_only: bool = False
 
     @property
     def any_origin(self) -> bool:
@@ -92,8 +95,11 @@ class ApiSettings:
 
     @classmethod
     def resolve(cls, allow_origins: list[str] | None = None, rate_limit: int | None = None,
-                rate_limit_loopback: bool = False, env: dict[str, str] | None = None) -> "ApiSettings":
-        """Settings from the command line, falling back to ASK_ALLOW_ORIGINS / ASK_RATE_LIMIT; ValueError if bad."""
+                rate_limit_loopback: bool = False, env: dict[str, str] | None = None,
+                bind_host: str | None = None) -> "ApiSettings":
+        """Settings from the command line, falling back to ASK_ALLOW_ORIGINS / ASK_RATE_LIMIT; ValueError if bad.
+
+        bind_host: the address the server listens on; a loopback one (the default 127.0.0.1) turns on local_only."""
         env = os.environ if env is None else env
         if allow_origins is None:
             allow_origins = [o for o in env.get(ENV_ORIGINS, "").replace(",", " ").split() if o]
@@ -110,7 +116,33 @@ class ApiSettings:
                 raise ValueError(f"{ENV_RATE_LIMIT}={raw!r} is not a whole number of questions per minute") from None
         if rate_limit < 0:
             raise ValueError("the rate limit is a number of questions per minute: 0 (no limit) or more")
-        return cls(origins, rate_limit, rate_limit_loopback)
+        return cls(origins, rate_limit, rate_limit_loopback, local_only=bind_host is not None and is_local_name(bind_host))
+
+    def host_allowed(self, host_header: str) -> bool:
+        """Whether a request's Host header may be answered (always, unless local_only)."""
+        if not self.local_only:
+            return True
+        name = host_header.strip().lower()
+        if name.startswith("["):
+            name = name[1:].split("]", 1)[0]
+        elif name.count(":") == 1:
+            name = name.split(":", 1)[0]
+        try:
+            ipaddress.ip_address(name)
+            return True  # an address, not a name an attacker's DNS could point here
+        except ValueError:
+            return name == "localhost" or name.endswith(".localhost")
+
+
+def is_local_name(host: str) -> bool:
+    """localhost, *.localhost or a loopback address."""
+    h = host.strip().lower().strip("[]")
+    if h == "localhost" or h.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
 
 
 class RateLimiter:

@@ -8,7 +8,7 @@ import gradio as gr
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from retrieval import Assistant
@@ -30,12 +30,24 @@ BLOCKED_PREFIXES = ("/gradio_api/proxy=", "/proxy=")
 
 class FrameGuard:
     """Pages other than /widget may only be framed by the server's own pages (anti-clickjacking); unused Gradio
-    routes (BLOCKED_PREFIXES) answer 404."""
+    routes (BLOCKED_PREFIXES) answer 404; on a loopback-only server, requests addressed to another domain name
+    (DNS rebinding) are refused."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, settings: ApiSettings | None = None) -> None:
         self.app = app
+        self.settings = settings or ApiSettings()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = Headers(scope=scope).get("host", "")
+            if not self.settings.host_allowed(host):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                msg = (f"This assistant listens on this machine only and answers requests addressed to localhost or "
+                       f"127.0.0.1, not to {host[:100]!r}.")
+                await JSONResponse({"error": msg}, status_code=403)(scope, receive, send)
+                return
         if scope["type"] == "http" and scope.get("path", "").startswith(BLOCKED_PREFIXES):
             await JSONResponse({"error": "Not found."}, status_code=404)(scope, receive, send)
             return
@@ -63,6 +75,8 @@ def build_app(assistant: Assistant, *, allow_origins: list[str] | None = None, r
     allow_origins: origins whose pages may embed the widget and call the API from a browser (default: the
     ASK_ALLOW_ORIGINS environment variable, else none but the server's own); rate_limit: questions per minute per
     client on /api/ask (default ASK_RATE_LIMIT, else 30; 0 = off), loopback clients exempt unless rate_limit_loopback.
+    settings (ApiSettings) replaces all three; app.py passes its bind address so a loopback-only server refuses
+    requests addressed to other domain names (DNS rebinding).
     """
     settings = settings or ApiSettings.resolve(allow_origins, rate_limit, rate_limit_loopback)
     api = FastAPI(title="Ask the article", version="1", docs_url=None, redoc_url=None, openapi_url="/openapi.json",
@@ -71,7 +85,7 @@ def build_app(assistant: Assistant, *, allow_origins: list[str] | None = None, r
     # Gradio sees a CORSMiddleware on the parent and leaves CORS to it: one policy for the API and the chat.
     api.add_middleware(CORSMiddleware, allow_origins=settings.allow_origins, allow_methods=["GET", "POST", "DELETE"],
                        allow_headers=["Content-Type", "Accept"], allow_credentials=False, max_age=600)
-    api.add_middleware(FrameGuard)
+    api.add_middleware(FrameGuard, settings=settings)
     api_routes.install_error_handlers(api)
     if importlib.util.find_spec("web.articles_api") is not None:  # article management (add/remove) routes
         from . import articles_api
