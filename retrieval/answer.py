@@ -39,6 +39,9 @@ K1, B = 1.2, 0.75
 PREFIX = 5
 #: Weight of the previous question's words and vector in a follow-up's query.
 FOLLOW_UP_WEIGHT = 0.4
+#: A follow-up inherits the conversation's subject, so it needs less support of its own: its abstention log-odds
+#: are lowered by this much (short follow-ups like "How old is he?" carry almost no evidence by themselves).
+FOLLOW_UP_LOGIT = 1.0
 
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 _TOKEN = re.compile(r"(?u)\w+")
@@ -527,12 +530,14 @@ class Answerer:
         ev.update(best_logit=float(s2[0]), margin=float(s2[0] - s2[1]) if len(s2) > 1 else 5.0,
                   title_overlap=sum(w * idf[t] for t, w in terms.items() if t in title) / total,
                   best_overlap=float(f2[0, STAGE2.index("overlap")]), best_dense=float(f2[0, STAGE2.index("dense")]))
-        return Ranking(rows2, s2, f2, ev, self.abstain_probability(ev))
+        return Ranking(rows2, s2, f2, ev, self.abstain_probability(ev, follow_up=previous is not None))
 
-    def abstain_probability(self, evidence: dict[str, float]) -> float:
+    def abstain_probability(self, evidence: dict[str, float], *, follow_up: bool = False) -> float:
         """Probability the article does not answer: a logistic model of the ranking's evidence."""
         cfg = self.weights["abstain"]
         z = cfg["bias"] + sum(c * evidence.get(k, 0.0) for k, c in cfg["coef"].items())
+        if follow_up:
+            z -= FOLLOW_UP_LOGIT
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
     def run(self, question: Any, *, history: Sequence[dict[str, Any]] | None = None, article: str | None = None,
