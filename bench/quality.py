@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         p.error(f"unknown methods {bad}; choose from {METHODS}")
     results = run(args.questions, args.out, methods)
+    (args.out / f"{args.questions.stem}.summary.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(results) if args.json else table(args.questions, results, methods))
     return 0
 
