@@ -213,7 +213,7 @@ def section_backends(rep: Report, args) -> dict[str, Any]:  # type: ignore[no-un
             "onnx-int8": make_encoder("onnx", "int8")}
     fns = {k: bare_encode(e.model) for k, e in encs.items()}
     times: dict[str, list[float]] = {k: [] for k in fns}
-    n = 60 if args.quick else 300
+    n = 40 if args.quick else 150
     for f in fns.values():
         for q in SEED_QUESTIONS[:5]:
             f(q)
@@ -256,7 +256,7 @@ def section_build(rep: Report, args, work: Path, enc) -> Any:  # type: ignore[no
     n = len(texts)
     enc.model.encode(texts[:64])
     builds, floors = [], []
-    for rnd in range(1 if args.quick else 2):
+    for rnd in range(1):
         d = work / f"build-{enc.backend}-{rnd}"
         shutil.rmtree(d, ignore_errors=True)
         order = (0, 1) if rnd % 2 == 0 else (1, 0)
@@ -588,7 +588,7 @@ def section_scale(rep: Report, args, enc, corpus) -> None:  # type: ignore[no-un
                  f"+{ivf_mem:.0f} MB")
     rep.rows[-1].ok = curve[chosen]["recall@10"] >= 0.95
     # the store's own choice above EXACT_LIMIT (HNSW), measured on a sample: its build rate decides if it is usable
-    hn = min(N, 10_000 if args.quick else 50_000)
+    hn = min(N, 10_000 if args.quick else 20_000)
     sub = vecs[:hn]
     t = time.perf_counter()
     hnsw = build_faiss(sub, exact_limit=0)

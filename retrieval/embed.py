@@ -23,7 +23,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 HASHES_FILE = Path(__file__).with_name("model-sha256.json")
 #: Backend when neither the caller nor RETRIEVAL_BACKEND names one (see bench/PERF.md for the measurements).
-DEFAULT_BACKEND = "torch"
+DEFAULT_BACKEND = "onnx"
 BACKENDS = ("torch", "onnx")
 
 log = logging.getLogger("retrieval")
