@@ -161,7 +161,8 @@ def evaluate(bench, qvecs: np.ndarray, weights: dict[str, Any], correct: Correct
 
 
 def fit_weights(items: list[Item], fit: list[int], qvecs, answerer_of, drop: set[str] = frozenset(),  # type: ignore[no-untyped-def]
-                l2: float = L2, budget: float = ABSTAIN_BUDGET, verbose: bool = True) -> dict[str, Any]:
+                l2: float = L2, budget: float = ABSTAIN_BUDGET, verbose: bool = True,
+                abstain_fit: tuple[str, ...] = ABSTAIN_FIT) -> dict[str, Any]:
     """Stage 1, stage 2 and abstention weights fitted on the items at positions fit."""
     mask1 = np.array([f not in drop for f in STAGE1], dtype=float)
     mask2 = np.array([f not in drop for f in STAGE2], dtype=float)
@@ -189,7 +190,7 @@ def fit_weights(items: list[Item], fit: list[int], qvecs, answerer_of, drop: set
     from sklearn.preprocessing import StandardScaler
 
     A = np.array([[e[f] for f in ABSTAIN] for e, _ in evid])
-    amask = np.array([f not in drop and f in ABSTAIN_FIT for f in ABSTAIN], dtype=float)
+    amask = np.array([f not in drop and f in abstain_fit for f in ABSTAIN], dtype=float)
     yab = np.array([k != "answerable" for _, k in evid])
     fidx = np.array(fit)
     sc = StandardScaler().fit(A[fidx] * amask)

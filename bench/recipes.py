@@ -2,7 +2,8 @@
 
 - ``dense``: top sentence by embedding similarity, abstaining below cosine 0.35;
 - ``rrf``: BM25 + embedding reciprocal-rank fusion (k=60), same abstention (on the best cosine);
-- ``chunk``: top 1,000-character chunk (200 overlap) by embedding similarity, same abstention threshold.
+- ``chunk``: top 1,000-character chunk (200 overlap, the common recursive splitter: paragraphs, then lines, then
+  words) by embedding similarity, same abstention threshold.
 """
 
 from __future__ import annotations
@@ -46,14 +47,54 @@ class SentenceRecipes:
 
 
 def chunks(body: str, size: int = CHUNK_CHARS, overlap: int = CHUNK_OVERLAP) -> list[str]:
-    """Fixed-size character windows over the article body, each verbatim from it."""
-    step = size - overlap
-    out = []
-    for lo in range(0, max(1, len(body) - overlap), step):
-        piece = body[lo:lo + size].strip()
-        if piece:
-            out.append(piece)
+    """The common recursive character splitter (as LangChain's RecursiveCharacterTextSplitter, chunk_size=1000,
+    chunk_overlap=200): split on blank lines, then lines, then spaces, then characters, and merge neighbouring pieces
+    up to `size` characters, carrying up to `overlap` characters of the previous chunk into the next. Each chunk is
+    verbatim from the body."""
+    return [c for c in _split(body, ["\n\n", "\n", " ", ""], size, overlap) if c]
+
+
+def _split(text: str, separators: list[str], size: int, overlap: int) -> list[str]:
+    separator, rest = separators[-1], []
+    for i, sep in enumerate(separators):
+        if sep == "" or sep in text:
+            separator, rest = sep, separators[i + 1:]
+            break
+    pieces = text.split(separator) if separator else list(text)
+    out: list[str] = []
+    small: list[str] = []
+    for piece in pieces:
+        if len(piece) < size:
+            small.append(piece)
+            continue
+        if small:
+            out.extend(_merge(small, separator, size, overlap))
+            small = []
+        out.extend(_split(piece, rest, size, overlap) if rest else [piece])
+    if small:
+        out.extend(_merge(small, separator, size, overlap))
     return out
+
+
+def _merge(pieces: list[str], sep: str, size: int, overlap: int) -> list[str]:
+    docs: list[str] = []
+    current: list[str] = []
+    total = 0
+    for piece in pieces:
+        n = len(piece)
+        if total + n + (len(sep) if current else 0) > size and current:
+            doc = sep.join(current).strip()
+            if doc:
+                docs.append(doc)
+            while total > overlap or (total + n + (len(sep) if current else 0) > size and total > 0):
+                total -= len(current[0]) + (len(sep) if len(current) > 1 else 0)
+                current.pop(0)
+        current.append(piece)
+        total += n + (len(sep) if len(current) > 1 else 0)
+    doc = sep.join(current).strip()
+    if doc:
+        docs.append(doc)
+    return docs
 
 
 class ChunkRecipe:

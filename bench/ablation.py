@@ -1,0 +1,72 @@
+"""Ablation: refit the answerer without one group of evidence at a time and report what each group adds.
+
+    python -m bench.ablation [--questions SQUAD_V1.1] [--report SEED SQUAD2 ...]
+
+Every configuration is fitted on the even-numbered squad-v1.1-dev articles (as bench.fit does) and scored, in process
+on the cached query vectors (same ranking code as Answerer.run, no timing), on the odd-numbered held-out articles and
+on the sets given with --report (never fitted on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from retrieval.answer import ABSTAIN, STAGE1, STAGE2
+
+from .data import load_set, question_vectors
+from .fit import ABSTAIN_FIT, DEFAULT, Correct, collect, evaluate, fit_weights, split_articles
+
+CONTEXT = {"dense_ctx", "dense_par", "dense_nb", "bm25_par", "bm25_nb", "overlap_nb", "overlap_par", "dense_prev",
+           "overlap_prev", "anaphor", "anaphor_dense_prev", "anaphor_overlap_prev", "par_first"}
+CUES = {"tm_date", "tm_number", "tm_person", "tm_place", "novel", "novel_date", "novel_number", "novel_person",
+        "novel_place"}
+LEXICAL_EXTRA = {"overlap", "overlap_nb", "overlap_par", "overlap_prefix", "overlap_rank", "bigram", "entity_overlap",
+                 "overlap_prev", "anaphor_overlap_prev"}
+STAGE2_ONLY = set(STAGE2) - set(STAGE1)
+BASIC = {"dense", "dense_z", "bm25_n", "bm25_z"}
+
+CONFIGS = [
+    ("full answerer", set(), ABSTAIN_FIT),
+    ("- sentence context (neighbours, paragraph)", CONTEXT, ABSTAIN_FIT),
+    ("- answer-type cues", CUES, ABSTAIN_FIT),
+    ("- IDF overlap / phrase / prefix / entity features", LEXICAL_EXTRA, ABSTAIN_FIT),
+    ("- stage 2 (re-scoring of the shortlist)", STAGE2_ONLY, ABSTAIN_FIT),
+    ("dense + BM25 only, calibrated linear fusion", set(STAGE2) - BASIC, ABSTAIN_FIT),
+    ("abstention on all evidence (incl. ranking log-odds)", set(), ABSTAIN),
+    ("abstention on dense evidence only", set(), ("top_dense", "best_dense")),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.ablation", description=__doc__.split("\n")[0])
+    p.add_argument("--questions", type=Path, default=DEFAULT)
+    p.add_argument("--report", type=Path, nargs="*", default=[])
+    args = p.parse_args(argv)
+    bench = load_set(args.questions)
+    qvecs = question_vectors(bench)
+    fit_arts, held = split_articles(bench.questions)
+    answerer_of = lambda q: bench.assistants[q["article"]].answerer  # noqa: E731
+    items = collect(bench, qvecs, answerer_of, Correct(args.questions.parent))
+    fit = [i for i, it in enumerate(items) if it.q["article"] in fit_arts]
+    others = [(x, load_set(x)) for x in args.report]
+    others = [(x, b, question_vectors(b), Correct(x.parent)) for x, b in others]
+    cols = ["P@1", "R@3", "false_abstain", "abstain[off-topic]"]
+    head = "| configuration | squad-v1.1 held-out P@1 / R@3 / false_abs / off-topic |" + "".join(
+        f" {x.stem} P@1 / R@3 / false_abs / off-topic{' / unans' if 'v2' in x.stem else ''} |" for x, *_ in others)
+    print(head)
+    print("|---|---|" + "---|" * len(others))
+    for name, drop, afit in CONFIGS:
+        w = fit_weights(items, fit, qvecs, answerer_of, drop, abstain_fit=tuple(afit))
+        r = evaluate(bench, qvecs, w, Correct(args.questions.parent), held)
+        cells = [" / ".join(str(r.get(c)) for c in cols)]
+        for x, b, qv, corr in others:
+            o = evaluate(b, qv, w, corr)
+            cells.append(" / ".join(str(o.get(c)) for c in cols + (["abstain[unanswerable]"] if "v2" in x.stem else [])))
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
