@@ -213,15 +213,30 @@ def test_host_check_only_for_loopback_servers() -> None:
 
 
 # ---- per-client rate limit ---------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def limited(tmp_path_factory):
-    """A server with ASK_RATE_LIMIT=3 from the environment, applied to this machine's clients too."""
+@pytest.fixture(scope="module", autouse=True)
+def _limited_start(tmp_path_factory):
+    """Starts the rate-limited server when the module starts, so it boots while the tests above run."""
+    from concurrent.futures import ThreadPoolExecutor
+
     port = free_port()
     tmp = tmp_path_factory.mktemp("limited")
-    proc, lines = start_server(["--article", str(SEED), "--index-dir", str(tmp / "index"), "--rate-limit-localhost"],
-                               port, env={"ASK_RATE_LIMIT": "3", "ASK_ALLOW_ORIGINS": "https://news.example"})
-    yield f"http://127.0.0.1:{port}"
-    stop_server(proc)
+    pool = ThreadPoolExecutor(1)
+    fut = pool.submit(start_server, ["--article", str(SEED), "--index-dir", str(tmp / "index"),
+                                     "--rate-limit-localhost"], port,
+                      env={"ASK_RATE_LIMIT": "3", "ASK_ALLOW_ORIGINS": "https://news.example"})
+    yield fut, port
+    try:
+        stop_server(fut.result(timeout=300)[0])
+    finally:
+        pool.shutdown()
+
+
+@pytest.fixture(scope="module")
+def limited(_limited_start) -> str:
+    """A server with ASK_RATE_LIMIT=3 from the environment, applied to this machine's clients too."""
+    fut, port = _limited_start
+    fut.result(timeout=300)
+    return f"http://127.0.0.1:{port}"
 
 
 def client_from(address: str) -> httpx.Client:
