@@ -50,12 +50,18 @@ def _find(root: Path, name: str) -> Path | None:
     return next(iter(sorted(root.rglob(name))), None)
 
 
-@lru_cache(maxsize=4)
-def verify_model(root: Path | None = None) -> str:
-    """Check the model files against the upstream sha256 list; returns the upstream revision."""
+#: What the ONNX backend reads at run time once its graph is exported (the weights are read only by the export).
+ONNX_RUNTIME_FILES = ("tokenizer.json", "vocab.txt", "config.json")
+
+
+@lru_cache(maxsize=8)
+def verify_model(root: Path | None = None, files: tuple[str, ...] | None = None) -> str:
+    """Check the model files (all, or the named ones) against the upstream sha256 list; returns the upstream revision."""
     root = root or model_path()
     spec = json.loads(HASHES_FILE.read_text(encoding="utf-8"))
     for name, expected in spec["files"].items():
+        if files is not None and name not in files:
+            continue
         found = _find(root, name)
         if found is None:
             raise ModelError(f"model file {name} is missing under {root}")
@@ -89,16 +95,18 @@ class Encoder:
             if self._model is not None:
                 return
             root = model_path()
-            verify_model(root)
             if self.backend == "onnx":
+                # the tokenizer files are checked now; the weights when (and only when) the graph is exported from them
+                verify_model(root, ONNX_RUNTIME_FILES)
                 try:
                     from .onnx_backend import OnnxEncoder
 
-                    self._model = OnnxEncoder(root, threads=self.threads)
+                    self._model = OnnxEncoder(root, threads=self.threads, verify=lambda: verify_model(root))
                 except (ImportError, ModelError) as exc:  # no onnxruntime, or an export that failed its check
                     log.warning("ONNX backend unavailable (%s); using the PyTorch backend", exc)
                     self.backend = "torch"
             if self._model is None:
+                verify_model(root)
                 if self.threads:
                     import torch
 

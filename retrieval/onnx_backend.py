@@ -14,6 +14,7 @@ import os
 import threading
 import uuid
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -73,6 +74,14 @@ class _Pooled:  # built lazily: torch is only imported when exporting
         return Pooled().eval()
 
 
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     with tmp.open("wb") as fh:
@@ -86,10 +95,11 @@ class OnnxEncoder:
     """Drop-in for SentenceTransformer.encode on this model, backed by onnxruntime.
 
     variant: "fp32" (same vectors as torch) or "int8" (dynamic int8 quantisation of the fp32 graph).
+    verify: called before an export (embed.verify_model: the weights must match the upstream hashes first).
     """
 
     def __init__(self, root: str | Path, *, variant: str | None = None, cache_dir: str | Path | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, verify: Callable[[], object] | None = None) -> None:
         variant = variant or os.environ.get("RETRIEVAL_ONNX_VARIANT", "fp32")
         if variant not in MIN_COSINE:
             raise ValueError(f"variant must be one of {sorted(MIN_COSINE)}, got {variant!r}")
@@ -98,6 +108,7 @@ class OnnxEncoder:
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.path = self.cache_dir / f"all-MiniLM-L6-v2-{_model_key(self.root)}-v{EXPORT_VERSION}-{variant}.onnx"
         self._lock = threading.Lock()
+        self._verify = verify
         from tokenizers import Tokenizer
 
         tok = Tokenizer.from_file(str(self.root / "tokenizer.json"))
@@ -111,24 +122,23 @@ class OnnxEncoder:
         import onnxruntime as ort
 
         meta_path = self.path.with_suffix(".json")
-        data = None
+        valid = False
         if self.path.exists() and meta_path.exists():
             try:
                 meta = json.loads(meta_path.read_text(encoding="utf-8"))
-                data = self.path.read_bytes()
-                if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
-                    data = None  # damaged or half-written by an older version: export again
+                valid = _sha256_file(self.path) == meta.get("sha256")  # else damaged: export again
             except (OSError, ValueError):
-                data = None
-        if data is None:
-            data = self._export()
+                valid = False
+        if not valid:
+            self._export()
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         try:
-            return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+            # from the path, not from bytes: holding the file in a Python bytes object as well would add ~90 MB of peak RSS
+            return ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # pragma: no cover - onnxruntime rejects a graph it wrote itself
             raise ModelError(f"onnxruntime cannot load {self.path}: {str(exc).splitlines()[0][:200]}") from exc
 
@@ -136,6 +146,8 @@ class OnnxEncoder:
         """Export (and for int8 quantise) the verified model, check it against torch, then publish it atomically."""
         import tempfile
 
+        if self._verify is not None:
+            self._verify()  # the weights against the upstream hashes, before anything is derived from them
         import torch
 
         self.cache_dir.mkdir(parents=True, exist_ok=True)

@@ -59,7 +59,8 @@ def test_cached_graph_is_reused_and_a_damaged_one_is_exported_again(onnx_encoder
     data[len(data) // 2] ^= 0xFF
     dst.write_bytes(bytes(data))
     exported = []
-    monkeypatch.setattr(onnx_backend.OnnxEncoder, "_export", lambda self: exported.append(1) or src.read_bytes())
+    monkeypatch.setattr(onnx_backend.OnnxEncoder, "_export",
+                        lambda self: exported.append(1) or self.path.write_bytes(src.read_bytes()))
     onnx_backend.OnnxEncoder(root, cache_dir=cache)
     assert exported == [1]
 
@@ -76,3 +77,24 @@ def test_an_export_that_disagrees_with_torch_is_refused(onnx_encoder, monkeypatc
 
     with pytest.raises(onnx_backend.ModelError, match="disagrees"):
         enc._check(enc.path.read_bytes(), Same())
+
+
+def test_no_graph_is_exported_from_tampered_weights(tmp_path) -> None:
+    import shutil
+
+    from retrieval import embed
+    from retrieval.errors import ModelError
+
+    root = model_path()
+    dst = tmp_path / "model"
+    dst.mkdir()
+    for name in ("model.safetensors", "tokenizer.json", "vocab.txt", "config.json"):
+        shutil.copyfile(embed._find(root, name), dst / name)
+    with (dst / "model.safetensors").open("r+b") as fh:
+        fh.seek(4096)
+        b = fh.read(1)
+        fh.seek(4096)
+        fh.write(bytes([b[0] ^ 0x01]))
+    with pytest.raises(ModelError, match="does not match"):
+        onnx_backend.OnnxEncoder(dst, cache_dir=tmp_path / "cache", verify=lambda: embed.verify_model(dst))
+    assert not list((tmp_path / "cache").glob("*.onnx")) if (tmp_path / "cache").exists() else True
