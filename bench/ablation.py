@@ -1,6 +1,7 @@
 """Ablation: refit the answerer without one group of evidence at a time and report what each group adds.
 
     python -m bench.ablation [--questions SQUAD_V1.1] [--report SEED SQUAD2 ...]
+    python -m bench.ablation --sweep SET.jsonl      # abstention threshold sweep of the shipped weights
 
 Every configuration is fitted on the even-numbered squad-v1.1-dev articles (as bench.fit does) and scored, in process
 on the cached query vectors (same ranking code as Answerer.run, no timing), on the odd-numbered held-out articles and
@@ -39,11 +40,45 @@ CONFIGS = [
 ]
 
 
+def sweep(path: Path, thresholds: list[float]) -> None:
+    """P@1 and refusal rates of the shipped weights on a set as the abstention threshold moves."""
+    import numpy as np
+
+    from retrieval.answer import load_weights
+
+    weights = load_weights()
+    bench = load_set(path)
+    qvecs = question_vectors(bench)
+    correct = Correct(path.parent)
+    rows = []
+    for q, v in zip(bench.questions, qvecs):
+        ans = bench.assistants[q["article"]].answerer
+        rk = ans.rank(q["question"], v, ans.store.snapshot)
+        ok = bool(q["answers"]) and correct(q, ans.store.snapshot.sentences[rk.rows[0]].text)
+        rows.append((q["kind"], rk.p_abstain, ok))
+    kinds = sorted({k for k, _, _ in rows} - {"answerable"})
+    print(f"{path.name} (shipped threshold {weights['abstain']['threshold']:.3f})\n")
+    print("| threshold | P@1 | false_abstain | " + " | ".join(f"abstain[{k}]" for k in kinds) + " |")
+    print("|---|---|---|" + "---|" * len(kinds))
+    for t in thresholds:
+        a = [(p >= t, ok) for k, p, ok in rows if k == "answerable"]
+        cells = [f"{np.mean([ok and not r for r, ok in a]):.4f}", f"{np.mean([r for r, _ in a]):.4f}"]
+        cells += [f"{np.mean([p >= t for k, p, _ in rows if k == kind]):.4f}" for kind in kinds]
+        print(f"| {t:.3f} | " + " | ".join(cells) + " |")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.ablation", description=__doc__.split("\n")[0])
     p.add_argument("--questions", type=Path, default=DEFAULT)
     p.add_argument("--report", type=Path, nargs="*", default=[])
+    p.add_argument("--sweep", type=Path, help="instead: sweep the abstention threshold of the shipped weights on a set")
     args = p.parse_args(argv)
+    if args.sweep:
+        from retrieval.answer import load_weights
+
+        t0 = load_weights()["abstain"]["threshold"]
+        sweep(args.sweep, sorted({round(t0, 3), 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.05}, reverse=True))
+        return 0
     bench = load_set(args.questions)
     qvecs = question_vectors(bench)
     fit_arts, held = split_articles(bench.questions)
