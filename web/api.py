@@ -33,12 +33,13 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_HISTORY = 50
 #: Questions per minute per client address when nothing is configured (loopback clients are exempt by default).
 DEFAULT_RATE_LIMIT = 30
-#: Questions answered at once through the API; more wait (up to API_QUEUE), then get a 503.
+#: Questions answered at once through the API; more wait (up to API_QUEUE, or $ASK_MAX_QUEUE), then get a 503.
 API_CONCURRENCY = 4
 API_QUEUE = 64
 
 ENV_ORIGINS = "ASK_ALLOW_ORIGINS"
 ENV_RATE_LIMIT = "ASK_RATE_LIMIT"
+ENV_MAX_QUEUE = "ASK_MAX_QUEUE"
 
 
 # ---- settings: allowed origins and rate limit ------------------------------------------------------------------
@@ -80,6 +81,9 @@ class ApiSettings:
     rate_limit: int = DEFAULT_RATE_LIMIT
     rate_limit_loopback: bool = False
     local_only: bool = False
+    #: Questions that may wait for their turn, on the API and in the chat's queue each (ASK_MAX_QUEUE); past that
+    #: the API answers 503 "busy" with Retry-After and Gradio's queue answers "Queue is full".
+    max_queue: int = API_QUEUE
 
     @property
     def any_origin(self) -> bool:
@@ -116,7 +120,15 @@ class ApiSettings:
                 raise ValueError(f"{ENV_RATE_LIMIT}={raw!r} is not a whole number of questions per minute") from None
         if rate_limit < 0:
             raise ValueError("the rate limit is a number of questions per minute: 0 (no limit) or more")
-        return cls(origins, rate_limit, rate_limit_loopback, local_only=bind_host is not None and is_local_name(bind_host))
+        raw = env.get(ENV_MAX_QUEUE, "").strip()
+        try:
+            max_queue = int(raw) if raw else API_QUEUE
+        except ValueError:
+            raise ValueError(f"{ENV_MAX_QUEUE}={raw!r} is not a whole number of waiting questions") from None
+        if max_queue < 1:
+            raise ValueError(f"{ENV_MAX_QUEUE} is the number of questions that may wait: 1 or more")
+        return cls(origins, rate_limit, rate_limit_loopback,
+                   local_only=bind_host is not None and is_local_name(bind_host), max_queue=max_queue)
 
     def host_allowed(self, host_header: str) -> bool:
         """Whether a request's Host header may be answered (always, unless local_only)."""
@@ -402,7 +414,7 @@ def build_router(assistant: Assistant, settings: ApiSettings) -> APIRouter:
         question, article, history = parsed
         if article is not None and article not in {a["id"] for a in assistant.articles()}:
             return error(404, f"there is no article with id {article[:100]!r}; GET /api/articles lists them")
-        if waiting["n"] >= API_QUEUE:
+        if waiting["n"] >= API_CONCURRENCY + settings.max_queue:  # those being answered plus those waiting
             return error(503, "the assistant is busy; try again in a few seconds", {"Retry-After": "5"})
         waiting["n"] += 1
         try:
@@ -443,6 +455,29 @@ def build_router(assistant: Assistant, settings: ApiSettings) -> APIRouter:
     return router
 
 
+def redacted_traceback(exc: BaseException) -> str:
+    """Where an error happened (the frames) and its type, without its message: messages can quote what a visitor
+    sent (a question, a history, pydantic's input_value), and the server's output holds nothing a visitor typed."""
+    import traceback
+
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
+    return f"Traceback (most recent call last):\n{frames}{kind} (message withheld)"
+
+
+class RedactExceptions(logging.Filter):
+    """On a logger (uvicorn's "Exception in ASGI application"): the traceback's frames and the error's type, never
+    its message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()}\n{redacted_traceback(record.exc_info[1])}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """JSON errors instead of framework pages for anything that escapes a route of the parent app."""
     from fastapi.exceptions import RequestValidationError
@@ -457,9 +492,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return error(exc.status_code, str(exc.detail) if isinstance(exc.detail, str) else "the request failed",
                      dict(exc.headers or {}))
 
+    for name in ("uvicorn.error", "uvicorn"):  # uvicorn logs an error that reached it with its traceback
+        lg = logging.getLogger(name)
+        if not any(isinstance(f, RedactExceptions) for f in lg.filters):
+            lg.addFilter(RedactExceptions())
+
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        route = getattr(request.scope.get("route"), "path", "?")  # the route's pattern, not what the client sent
+        log.error("unexpected error on %s %s\n%s", request.method, route, redacted_traceback(exc))
         return error(500, "the assistant failed on this request; the error was logged on the server")
 
 

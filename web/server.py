@@ -12,20 +12,49 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from retrieval import Assistant
+from retrieval.ingest import MAX_DOCUMENT_BYTES
 
 from . import api as api_routes
 from . import widget as widget_routes
-from .api import ApiSettings
+from .api import ApiSettings, redacted_traceback
 from .chat import CSS, build_chat
 
-#: Chat events that may run at once; more wait in the queue (up to QUEUE_SIZE, then "busy").
+#: Chat events that may run at once; more wait in the queue (up to QUEUE_SIZE, or $ASK_MAX_QUEUE, then "busy").
 CONCURRENCY = 4
-QUEUE_SIZE = 64
+QUEUE_SIZE = api_routes.API_QUEUE
 
 
 #: Gradio routes this app never uses: the reverse proxy to Hugging Face Spaces (an SSRF surface; it also answers a
 #: NUL in its URL with a 500).
 BLOCKED_PREFIXES = ("/gradio_api/proxy=", "/proxy=")
+
+
+class _RedactedTracebacks:
+    """Stands in for the `traceback` module inside Gradio's modules: print_exc() prints where a failed event broke and
+    the error's type, not its message (a pydantic error quotes the visitor's input); everything else is traceback's."""
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        import traceback
+
+        return getattr(traceback, name)
+
+    def print_exc(self, limit: int | None = None, file=None, chain: bool = True) -> None:  # noqa: ANN001
+        import sys
+
+        exc = sys.exc_info()[1]
+        if exc is not None:
+            print(redacted_traceback(exc), file=file or sys.stderr, flush=True)
+
+
+def redact_gradio_tracebacks() -> None:
+    """Gradio prints the traceback of a failed event with its message; keep visitors' input out of the output."""
+    import gradio.queueing
+    import gradio.route_utils
+    import gradio.routes
+
+    for mod in (gradio.queueing, gradio.routes, gradio.route_utils):
+        if getattr(mod, "traceback", None) is not None:
+            mod.traceback = _RedactedTracebacks()  # type: ignore[attr-defined]
 
 
 class FrameGuard:
@@ -98,6 +127,8 @@ def build_app(assistant: Assistant, *, allow_origins: list[str] | None = None, r
     def docs() -> HTMLResponse:
         return HTMLResponse(api_routes.docs_html(api.openapi()))
 
+    redact_gradio_tracebacks()
     demo = build_chat(assistant)
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
-    return gr.mount_gradio_app(api, demo, path="/", css=CSS, footer_links=["api"])
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=settings.max_queue)
+    # uploads to /gradio_api/upload past the article file limit are cut off with a 413 while they arrive
+    return gr.mount_gradio_app(api, demo, path="/", css=CSS, footer_links=["api"], max_file_size=MAX_DOCUMENT_BYTES)
