@@ -102,7 +102,8 @@ class Encoder:
                     from .onnx_backend import OnnxEncoder
 
                     self._model = OnnxEncoder(root, threads=self.threads, verify=lambda: verify_model(root))
-                except (ImportError, ModelError) as exc:  # no onnxruntime, or an export that failed its check
+                except (ImportError, OSError, RuntimeError, ModelError) as exc:
+                    # no onnxruntime, an unwritable cache dir, or an export that failed (or failed its check)
                     log.warning("ONNX backend unavailable (%s); using the PyTorch backend", exc)
                     self.backend = "torch"
             if self._model is None:

@@ -51,3 +51,16 @@ def test_backend_comes_from_the_environment(monkeypatch) -> None:
     assert embed.Encoder(backend="torch").backend == "torch"
     with pytest.raises(ValueError):
         embed.Encoder(backend="tensorflow")
+
+
+def test_onnx_falls_back_to_torch_when_it_cannot_load(monkeypatch) -> None:
+    from retrieval import onnx_backend
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise OSError("read-only cache dir")
+
+    monkeypatch.setattr(onnx_backend, "OnnxEncoder", broken)
+    enc = embed.Encoder(backend="onnx")
+    enc.warm_up()
+    assert enc.backend == "torch"
+    assert enc.encode(["a question"]).shape == (1, 384)
