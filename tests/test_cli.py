@@ -122,7 +122,12 @@ def test_serve_a_folder_and_manage_it_over_http(tmp_path, folder) -> None:
         assert "40 million euros" in reply and "[1] Harbour opens, 2024-06-01" in reply
         _, history, _ = client.predict("How fast were the winds?", [], api_name="/ask")  # default: all articles
         assert "140 km/h" in str(history[1]["content"]) and "Storm hits coast, 2024-03-05" in str(history[1]["content"])
+        # an article added after the page was built can be chosen through the endpoint too
+        _, history, _ = client.predict("How did the council vote?", [], "council-vote", api_name="/ask")
+        assert "7 to 2" in str(history[1]["content"]) and "Council vote" in str(history[1]["content"])
         assert httpx.delete(f"{url}/api/articles/council-vote").status_code == 200
+        _, history, _ = client.predict("How did the council vote?", [], "council-vote", api_name="/ask")
+        assert "no article with id &#x27;council-vote&#x27;" in str(history[1]["content"])  # escaped, as all text
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -186,8 +186,9 @@ def build_chat(assistant: Assistant) -> gr.Blocks:
     with gr.Blocks(title="Ask the article") as demo:
         header = gr.Markdown(library_summary(assistant), elem_id="library-summary")
         with gr.Row():
+            # allow_custom_value: an API client may name an article added after this page was built (ask checks it)
             picker = gr.Dropdown(choices=article_choices(assistant), value=ALL, label="Ask about", scale=4,
-                                 elem_id="article-picker", interactive=True)
+                                 elem_id="article-picker", interactive=True, allow_custom_value=True)
             remove = gr.Button("Remove this article", variant="stop", scale=1, elem_id="remove-article")
         chatbot = gr.Chatbot(label="Conversation", height=380, render_markdown=True, sanitize_html=True,
                              feedback_options=None)
