@@ -245,9 +245,8 @@ def test_a_full_queue_answers_busy_at_once_and_the_server_recovers(servers) -> N
     for _, dt, body, headers in busy:
         assert set(body) == {"error"} and "busy" in body["error"] and body["error"].endswith(".")
         assert headers["retry-after"] == "5" and headers["content-type"].startswith("application/json")
-    # refused at once: no busy reply waited for an answer to be computed
-    assert max(o[1] for o in busy) < max(o[1] for o in ok)
-    assert sorted(o[1] for o in busy)[len(busy) // 2] < 2.0
+    # refused at once (checked before the question joins the line), not after waiting for a turn
+    assert sorted(o[1] for o in busy)[len(busy) // 2] < 2.0 and max(o[1] for o in busy) < 10.0
 
     # the chat queue (Gradio): 4 running + 2 waiting; the rest get Gradio's "queue is full" (a 503 on queue/join)
     from gradio_client import Client
