@@ -269,6 +269,25 @@ def test_a_full_queue_answers_busy_at_once_and_the_server_recovers(servers) -> N
     assert kinds <= {"answered", "QueueError: Queue is full! Please try again."}, kinds
     assert chat_out.count("answered") >= 1 and len(chat_out) - chat_out.count("answered") >= 10, chat_out
 
+    # the raw protocol: Gradio's 503 on /gradio_api/queue/join, with a Retry-After added by the app
+    fn_index = next(i for i, d in enumerate(httpx.get(f"{url}/config", timeout=30).json()["dependencies"])
+                    if d.get("api_name") == "ask")
+    gate3 = threading.Barrier(n)
+
+    def join(i: int) -> httpx.Response:
+        body = {"data": [QUESTIONS[i % len(QUESTIONS)][0], [], "all"], "fn_index": fn_index,
+                "session_hash": uuid.uuid4().hex[:11]}
+        gate3.wait()
+        return httpx.post(f"{url}/gradio_api/queue/join", json=body, timeout=60)
+
+    with ThreadPoolExecutor(n) as pool:
+        joins = list(pool.map(join, range(n)))
+    full = [r for r in joins if r.status_code == 503]
+    assert {r.status_code for r in joins} <= {200, 503} and len(full) >= 10, [r.status_code for r in joins]
+    for r in full:
+        assert "Queue is full" in r.text and r.headers["retry-after"] == "5"
+    time.sleep(3)  # the accepted events run (no one listens to their results)
+
     # right afterwards the server answers normally, on both front ends
     r = httpx.post(f"{url}/api/ask", json={"question": QUESTIONS[0][0]}, timeout=120)
     assert r.status_code == 200 and r.json()["citations"][0]["text"].startswith(QUESTIONS[0][1])

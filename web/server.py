@@ -84,9 +84,13 @@ class FrameGuard:
             await self.app(scope, receive, send)
             return
 
+        busy_join = scope.get("path", "").endswith("/queue/join")
+
         async def guarded(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                if busy_join and message.get("status") == 503:  # Gradio's "Queue is full": say when to come back
+                    headers.setdefault("Retry-After", "5")
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 if headers.get("content-type", "").startswith("text/html"):
                     headers.setdefault("X-Frame-Options", "SAMEORIGIN")
