@@ -21,7 +21,7 @@ from .ingest import Article, Paragraph, Sentence
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-#: Below this many vectors search is exact (IndexFlatIP); above it an HNSW graph keeps queries fast.
+#: Below this many vectors search is exact (IndexFlatIP); above it an IVF index keeps queries fast.
 EXACT_LIMIT = 200_000
 
 ProgressFn = Callable[[int, int], None]
@@ -74,14 +74,25 @@ def _fsync_dir(path: Path) -> None:
 
 
 def build_faiss(vectors: np.ndarray, *, exact_limit: int = EXACT_LIMIT) -> faiss.Index:
-    """Choose the index type by size: exact inner product when small, HNSW above exact_limit."""
+    """Choose the index type by size: exact inner product when small, IVFFlat above exact_limit.
+
+    HNSW inserts ~400-1,000 vectors/s on 2 cores (1M would take most of an hour); IVF builds 1M in about a
+    minute with recall@10 >= 0.97 against exact search (bench.perf)."""
     dim = vectors.shape[1]
     if len(vectors) <= exact_limit:
         index: faiss.Index = faiss.IndexFlatIP(dim)
     else:
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 128
+        nlist = max(64, int(round(np.sqrt(len(vectors)) / 64)) * 64)
+        nlist = max(1, min(nlist, len(vectors) // 39))  # faiss wants ~39 training points a list
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.referenced_objects = [quantizer]  # keep the quantizer alive as long as the index
+        index.cp.niter = 10
+        rng = np.random.default_rng(1)
+        sample = vectors[rng.choice(len(vectors), min(len(vectors), 40 * nlist), replace=False)]
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        index.nprobe = 32
+        index.make_direct_map()  # Store.load reads the vectors back (reconstruct_n)
     if len(vectors):
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index

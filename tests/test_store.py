@@ -102,6 +102,16 @@ def test_index_type_is_chosen_by_size() -> None:
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     assert type(build_faiss(v, exact_limit=1000)).__name__ == "IndexFlatIP"
     approx = build_faiss(v, exact_limit=100)
-    assert type(approx).__name__ == "IndexHNSWFlat"
+    assert type(approx).__name__ == "IndexIVFFlat"
     _, ids = approx.search(v[:5], 1)
     assert list(ids[:, 0]) == [0, 1, 2, 3, 4]
+
+
+def test_approximate_index_survives_a_save_load_round_trip(tmp_path, fake_encoder) -> None:
+    s1 = Store(tmp_path, fake_encoder, exact_limit=2)
+    s1.sync(articles())
+    assert type(s1.snapshot.index).__name__ == "IndexIVFFlat"
+    s2 = Store(tmp_path, fake_encoder, exact_limit=2)
+    assert s2.load() is True
+    assert type(s2.snapshot.index).__name__ == "IndexIVFFlat" and s2.snapshot.index.nprobe == 32
+    assert np.allclose(s2.snapshot.vectors, s1.snapshot.vectors)
