@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .fileio import sha256_file
 from .errors import ModelError
 
 # Never let any library reach for a model hub: everything this project loads is on disk.
@@ -65,11 +65,7 @@ def verify_model(root: Path | None = None, files: tuple[str, ...] | None = None)
         found = _find(root, name)
         if found is None:
             raise ModelError(f"model file {name} is missing under {root}")
-        digest = hashlib.sha256()
-        with found.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != expected:
+        if sha256_file(found) != expected:
             raise ModelError(f"model file {found} does not match the upstream sha256 {expected[:12]}…; refusing to load it")
     return str(spec.get("upstream_revision", "unknown"))
 

@@ -12,12 +12,12 @@ import hashlib
 import json
 import os
 import threading
-import uuid
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from .fileio import sha256_file, write_atomic
 from .errors import ModelError
 
 #: Bump when the exported graph changes (inputs, outputs, opset): old cache entries are then ignored.
@@ -74,21 +74,6 @@ class _Pooled:  # built lazily: torch is only imported when exporting
         return Pooled().eval()
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 class OnnxEncoder:
@@ -126,7 +111,7 @@ class OnnxEncoder:
         if self.path.exists() and meta_path.exists():
             try:
                 meta = json.loads(meta_path.read_text(encoding="utf-8"))
-                valid = _sha256_file(self.path) == meta.get("sha256")  # else damaged: export again
+                valid = sha256_file(self.path) == meta.get("sha256")  # else damaged: export again
             except (OSError, ValueError):
                 valid = False
         if not valid:
@@ -172,8 +157,8 @@ class OnnxEncoder:
                                  op_types_to_quantize=["MatMul"])  # per-channel MatMul weights: min cosine 0.987 vs 0.91 per-tensor
             data = out.read_bytes()
             self._check(data, model)
-        _write_atomic(self.path, data)
-        _write_atomic(self.path.with_suffix(".json"), json.dumps({
+        write_atomic(self.path, data)
+        write_atomic(self.path.with_suffix(".json"), json.dumps({
             "sha256": hashlib.sha256(data).hexdigest(), "variant": self.variant, "opset": OPSET,
             "export_version": EXPORT_VERSION, "torch": torch.__version__, "model_sha256_prefix": _model_key(self.root),
         }, indent=1).encode("utf-8"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import time
 import uuid
@@ -15,6 +14,7 @@ from typing import Callable, Iterable
 import faiss
 import numpy as np
 
+from .fileio import fsync_dir, sha256_file, write_atomic
 from .embed import Encoder
 from .errors import IndexCorrupt
 from .ingest import Article, Paragraph, Sentence
@@ -44,33 +44,7 @@ class TerminalProgress:
             self.bar.close()
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file, fsync, then rename: a reader sees the old file or the new, never half."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def build_faiss(vectors: np.ndarray, *, exact_limit: int = EXACT_LIMIT) -> faiss.Index:
@@ -198,7 +172,7 @@ class Store:
             fpath = self.directory / entry["name"]
             if not fpath.exists():
                 raise IndexCorrupt(f"{fpath}: missing ({role} file of the index)")
-            if _sha256_file(fpath) != entry["sha256"]:
+            if sha256_file(fpath) != entry["sha256"]:
                 raise IndexCorrupt(f"{fpath}: checksum does not match the manifest (truncated or corrupted)")
         try:
             index = faiss.read_index(str(self.directory / files["vectors"]["name"]))
@@ -289,8 +263,8 @@ class Store:
         vec_bytes = faiss.serialize_index(snap.index).tobytes()
         art_bytes = json.dumps({"articles": [_article_to_json(a) for a in snap.articles.values()]},
                                ensure_ascii=False).encode("utf-8")
-        _write_atomic(self.directory / vec_name, vec_bytes)
-        _write_atomic(self.directory / art_name, art_bytes)
+        write_atomic(self.directory / vec_name, vec_bytes)
+        write_atomic(self.directory / art_name, art_bytes)
         manifest = {
             "format_version": FORMAT_VERSION, "version": gen, "model": self.encoder.name,
             "dimension": self.encoder.dimension, "count": len(snap.sentences),
@@ -300,8 +274,8 @@ class Store:
             "articles": {a.id: {"sha256": a.sha256, "title": a.title, "path": a.path, "sentences": len(a.sentences)}
                          for a in snap.articles.values()},
         }
-        _write_atomic(self.directory / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"))
-        _fsync_dir(self.directory)
+        write_atomic(self.directory / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"))
+        fsync_dir(self.directory)
         for old in self.directory.iterdir():  # the manifest now points at the new generation
             if old.name.startswith(("vectors-", "articles-")) and gen not in old.name:
                 old.unlink(missing_ok=True)

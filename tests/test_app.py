@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-
-import httpx
 import pytest
 
-from conftest import ROOT, free_port
+from conftest import free_port, start_server
 
 
-def start(index_dir, port: int) -> tuple[subprocess.Popen, list[str]]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--index-dir", str(index_dir)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines: list[str] = []
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "Chat served at" in line:
-            break
-    for _ in range(120):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
-                return proc, lines
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    proc.kill()
-    raise AssertionError("server did not start:\n" + "".join(lines))
+def start(index_dir, port: int):
+    """app.py on PORT with its own index dir, once it answers HTTP: (process, output lines)."""
+    return start_server(["--index-dir", str(index_dir)], port)
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, start_server
 from pdf_util import make_pdf
 
 STORM = ("# Storm hits coast\n\ndate: 2024-03-05\n\nA powerful storm struck the northern coast on Tuesday. "
@@ -78,28 +77,8 @@ def test_add_list_remove_with_index_dir(tmp_path, folder) -> None:
 def serve(*args: str) -> tuple[subprocess.Popen, str, int]:
     """Start `app.py ARGS --port P` and wait until it serves; (process, its output so far, port)."""
     port = free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "app.py", *args, "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "Chat served at" in line:
-            break
-    for _ in range(120):
-        if proc.poll() is not None:
-            break
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
-                return proc, "".join(lines), port
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    proc.kill()
-    raise AssertionError("server did not start:\n" + "".join(lines))
+    proc, lines = start_server(list(args), port)
+    return proc, "".join(lines), port
 
 
 def test_serve_a_folder_and_manage_it_over_http(tmp_path, folder) -> None:

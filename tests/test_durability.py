@@ -52,7 +52,7 @@ CHILD = textwrap.dedent("""
         pos += len(line) + 1
 
     writes = {{"n": 0}}
-    real_write = store._write_atomic
+    real_write = store.write_atomic
 
     def dying_write(path, data):
         writes["n"] += 1
@@ -67,7 +67,7 @@ CHILD = textwrap.dedent("""
         if (mode, writes["n"]) in (("after-vectors", 1), ("after-articles", 2)):
             os.kill(os.getpid(), signal.SIGKILL)
 
-    store._write_atomic = dying_write
+    store.write_atomic = dying_write
 
     def progress(done, total):
         print("progress", done, total, flush=True)
