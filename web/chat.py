@@ -17,9 +17,9 @@ ALL_LABEL = "All articles"
 
 EXAMPLES_SEED = [
     "What is the Free Russia Legion?",
-    "What call sign does the Russian fighter use?",
+    "Who is Caesar?",
     "How old is he?",
-    "Who oversees the legion?",
+    "What checks do applicants go through?",
 ]
 
 CSS = """
