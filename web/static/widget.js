@@ -54,8 +54,10 @@
 
   function showAnswer(data) {
     var m = el("div", "msg assistant" + (data.abstained ? " abstained" : ""));
-    m.appendChild(el("p", "text", data.answer));
     var cites = Array.isArray(data.citations) ? data.citations : [];
+    // the answer text is the quoted sentences with [n] markers: the citation cards below already show each quote
+    // with its number and source, so the text itself is shown only when there is nothing to cite
+    if (!cites.length) m.appendChild(el("p", "text", data.answer));
     if (cites.length) {
       var ol = el("ol", "cites");
       ol.setAttribute("aria-label", "Citations");
