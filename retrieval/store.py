@@ -24,6 +24,9 @@ MANIFEST = "manifest.json"
 #: Below this many vectors search is exact (IndexFlatIP); above it an IVF index keeps queries fast.
 EXACT_LIMIT = 200_000
 
+#: Temporary files older than this are leftovers of a killed build and are removed at the next save.
+STALE_TMP_SECONDS = 600
+
 ProgressFn = Callable[[int, int], None]
 
 
@@ -276,9 +279,16 @@ class Store:
         }
         write_atomic(self.directory / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"))
         fsync_dir(self.directory)
+        stale_before = time.time() - STALE_TMP_SECONDS
         for old in self.directory.iterdir():  # the manifest now points at the new generation
             if old.name.startswith(("vectors-", "articles-")) and gen not in old.name:
                 old.unlink(missing_ok=True)
+            elif old.name.startswith(".") and old.name.endswith(".tmp"):
+                try:  # left by a killed build; a recent one may belong to a writer still running
+                    if old.stat().st_mtime < stale_before:
+                        old.unlink(missing_ok=True)
+                except OSError:
+                    pass
 
 
 def _ranges(articles: dict[str, Article]):  # type: ignore[no-untyped-def]

@@ -115,3 +115,18 @@ def test_approximate_index_survives_a_save_load_round_trip(tmp_path, fake_encode
     assert s2.load() is True
     assert type(s2.snapshot.index).__name__ == "IndexIVFFlat" and s2.snapshot.index.nprobe == 32
     assert np.allclose(s2.snapshot.vectors, s1.snapshot.vectors)
+
+
+def test_leftovers_of_a_killed_build_are_removed_at_the_next_save(tmp_path, fake_encoder) -> None:
+    import os
+    import time
+
+    s = Store(tmp_path, fake_encoder)
+    s.sync(articles())
+    stale, fresh = tmp_path / ".vectors-dead.faiss.1234abcd.tmp", tmp_path / ".articles-live.json.5678abcd.tmp"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"in progress")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    s.remove("cats")
+    assert not stale.exists() and fresh.exists()
