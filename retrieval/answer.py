@@ -16,7 +16,7 @@ import threading
 import time
 import unicodedata
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
@@ -121,7 +121,8 @@ def clean_question(question: Any) -> str:
     if not isinstance(question, str):
         raise QuestionError(f"the question must be text, not {type(question).__name__}")
     text = unicodedata.normalize("NFC", question)
-    text = "".join(ch if ch.isprintable() or ch in " \t" else " " for ch in text)
+    if not text.isprintable():  # (the common case, all printable, needs no per-character pass)
+        text = "".join(ch if ch.isprintable() or ch in " \t" else " " for ch in text)
     text = " ".join(text.split())
     if not text:
         raise QuestionError("the question is empty: type a question about the article")
@@ -148,20 +149,26 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     return out
 
 
+_QDATE = re.compile(r"\b(when|what year|which year|what date|what day|what month|what century|how long ago|since when|"
+                    r"what decade|which century|what time|which decade)\b")
+_QNUMBER = re.compile(r"\b(how many|how much|how old|how long|how far|how large|how big|what percentage|what number|"
+                      r"what percent|how often|what age|what size|how tall|how high|how fast|how heavy|how deep|"
+                      r"what proportion|what fraction|how wide)\b")
+_QPERSON = re.compile(r"\b(who|whom|whose)\b")
+_QPLACE = re.compile(r"\b(where|what country|what city|which country|which city|what state|what region|what continent|"
+                     r"which state|which region|what location|what place)\b")
+
+
 def question_type(question: str) -> str:
     """A coarse answer type from the question's wording: date, number, person, place or other."""
     q = question.lower()
-    if re.search(r"\b(when|what year|which year|what date|what day|what month|what century|how long ago|since when|"
-                 r"what decade|which century|what time|which decade)\b", q):
+    if _QDATE.search(q):
         return "date"
-    if re.search(r"\b(how many|how much|how old|how long|how far|how large|how big|what percentage|what number|"
-                 r"what percent|how often|what age|what size|how tall|how high|how fast|how heavy|how deep|"
-                 r"what proportion|what fraction|how wide)\b", q):
+    if _QNUMBER.search(q):
         return "number"
-    if re.search(r"\b(who|whom|whose)\b", q):
+    if _QPERSON.search(q):
         return "person"
-    if re.search(r"\b(where|what country|what city|which country|which city|what state|what region|what continent|"
-                 r"which state|which region|what location|what place)\b", q):
+    if _QPLACE.search(q):
         return "place"
     return "other"
 
@@ -186,6 +193,10 @@ def _cue_tokens(qtype: str, text: str) -> set[str]:
     if qtype in ("person", "place", "other"):
         return {m.group(0).lower().rstrip("'’s") for m in _CAPWORD.finditer(text, 1)}
     return set()
+
+
+#: Which cue vocabulary each question type reads (person, place and other share the capitalised words).
+_CUE_KIND = {"date": "date", "number": "number", "person": "cap", "place": "cap", "other": "cap"}
 
 
 def load_weights(path: Path = WEIGHTS_FILE) -> dict[str, Any]:
@@ -235,19 +246,36 @@ class _Postings:
             self.idf[t] = idf
             self.weight[t] = idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * lengths[r] / avg))
 
-    def bm25(self, terms: dict[str, float]) -> np.ndarray:
-        out = np.zeros(self.n, dtype=np.float32)
+    def _postings(self, t: str, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Term t's rows within documents lo..hi-1 (relative to lo) and their BM25 weights."""
+        rows = self.rows.get(t)
+        if rows is None:
+            return None
+        weight = self.weight[t]
+        if lo or hi != self.n:  # rows are ascending: the window is one slice
+            a, b = np.searchsorted(rows, (lo, hi))
+            rows, weight = rows[a:b] - lo, weight[a:b]
+        return rows, weight
+
+    def bm25(self, terms: dict[str, float], lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """BM25 of documents lo..hi-1 (all by default)."""
+        hi = self.n if hi is None else hi
+        out = np.zeros(hi - lo, dtype=np.float32)
         for t, w in terms.items():
-            if t in self.rows:
-                out[self.rows[t]] += w * self.weight[t]  # rows are unique per term
+            p = self._postings(t, lo, hi)
+            if p is not None:
+                out[p[0]] += w * p[1]  # rows are unique per term
         return out
 
-    def present(self, terms: dict[str, float], idf: dict[str, float]) -> np.ndarray:
-        """IDF-weighted sum of the query terms each document contains."""
-        out = np.zeros(self.n, dtype=np.float32)
+    def present(self, terms: dict[str, float], idf: dict[str, float], lo: int = 0, hi: int | None = None
+                ) -> np.ndarray:
+        """IDF-weighted sum of the query terms each document (lo..hi-1, all by default) contains."""
+        hi = self.n if hi is None else hi
+        out = np.zeros(hi - lo, dtype=np.float32)
         for t, w in terms.items():
-            if t in self.rows:
-                out[self.rows[t]] += w * idf.get(t, 0.0)
+            p = self._postings(t, lo, hi)
+            if p is not None:
+                out[p[0]] += w * idf.get(t, 0.0)
         return out
 
 
@@ -295,9 +323,100 @@ class _Index:
         self.anaphor = np.array([1.0 if _ANAPHOR.match(x) else 0.0 for x in texts], dtype=np.float32)
         self.log_len = np.log1p(np.array([len(t) for t in self.tokens], dtype=np.float32))
         self.title_tokens = {aid: set(tokenize([a.title])[0]) for aid, a in snap.articles.items()}
+        self.texts = texts
+        # each sentence's paragraph vector, row-aligned, so a contiguous scope reads a slice instead of gathering
+        # (only where a full scan can happen: at scale it would double the vectors' memory)
+        self.parrow = self.parvec[self.par] if 0 < n <= FULL_SCAN_LIMIT else None
+        # per-sentence stage-2 cues, filled on first use (only shortlisted sentences ever need them)
+        self._cues: dict[str, dict[int, frozenset[str]]] = {"date": {}, "number": {}, "cap": {}}
+        self._bigrams: dict[int, frozenset[tuple[str, str]]] = {}
+        self._lower: dict[int, str] = {}
+        self._scopes: dict[tuple[int, int], _Scope | None] = {}
 
     def idf(self, t: str) -> float:
         return self.sent.idf.get(t, math.log(1.0 + (self.sent.n + 0.5) / 0.5))
+
+    def cue_tokens(self, qtype: str, r: int) -> frozenset[str]:
+        """_cue_tokens(qtype, text of row r), cached per row."""
+        kind = _CUE_KIND.get(qtype)
+        if kind is None:
+            return frozenset()
+        cache = self._cues[kind]
+        got = cache.get(r)
+        if got is None:
+            got = cache[r] = frozenset(_cue_tokens(qtype, self.texts[r]))
+        return got
+
+    def bigrams(self, r: int) -> frozenset[tuple[str, str]]:
+        """The adjacent token pairs of row r, cached."""
+        got = self._bigrams.get(r)
+        if got is None:
+            toks = self.tokens[r]
+            got = self._bigrams[r] = frozenset(zip(toks, toks[1:]))
+        return got
+
+    def lower(self, r: int) -> str:
+        """Row r's text lower-cased, cached."""
+        got = self._lower.get(r)
+        if got is None:
+            got = self._lower[r] = self.texts[r].lower()
+        return got
+
+    def scope(self, rows: np.ndarray) -> _Scope | None:
+        """The cached per-scope arrays when rows are one contiguous range whose sentences' neighbours all lie
+        inside it (an article, or everything); None otherwise (the general path handles any rows)."""
+        n = len(rows)
+        if n == 0:
+            return None
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        if hi - lo != n:
+            return None
+        key = (lo, hi)
+        sc = self._scopes.get(key, False)  # one lookup: another thread may clear the cache meanwhile
+        if sc is False:
+            sc = _Scope.make(self, lo, hi)
+            if len(self._scopes) >= 256:
+                self._scopes.clear()
+            self._scopes[key] = sc
+        if sc is None or not (rows is sc.rows or np.array_equal(rows, sc.rows)):
+            return None
+        return sc
+
+
+@dataclass
+class _Scope:
+    """Arrays of one contiguous, closed scope (rows lo..hi-1), relative to lo: built once, read by every question."""
+
+    lo: int
+    hi: int
+    rows: np.ndarray
+    has_p: np.ndarray
+    has_n: np.ndarray
+    prev: np.ndarray  # local index of the previous sentence in the paragraph (0 where none: masked by has_p)
+    next: np.ndarray
+    plo: int  # paragraph ids of the scope: plo..phi-1
+    phi: int
+    pars: np.ndarray  # global paragraph id per row
+    par_local: np.ndarray  # pars - plo
+    anaphor: np.ndarray
+    log_len: np.ndarray
+    par_first: np.ndarray
+    cue: dict[str, np.ndarray]
+    zeros: np.ndarray
+
+    @staticmethod
+    def make(ix: _Index, lo: int, hi: int) -> _Scope | None:
+        prev, nxt = ix.prev[lo:hi], ix.next[lo:hi]
+        has_p, has_n = prev >= 0, nxt >= 0
+        if (prev[has_p] < lo).any() or (nxt[has_n] >= hi).any():
+            return None
+        pars = ix.par[lo:hi]
+        plo, phi = int(pars.min()), int(pars.max()) + 1
+        zeros = np.zeros(hi - lo, np.float32)
+        zeros.flags.writeable = False
+        return _Scope(lo, hi, np.arange(lo, hi), has_p, has_n, np.where(has_p, prev - lo, 0),
+                      np.where(has_n, nxt - lo, 0), plo, phi, pars, pars - plo, ix.anaphor[lo:hi], ix.log_len[lo:hi],
+                      (~has_p).astype(np.float32), {t: c[lo:hi] for t, c in ix.cue.items()}, zeros)
 
 
 @dataclass
@@ -409,6 +528,9 @@ class Answerer:
                ) -> tuple[np.ndarray, dict[str, float]]:
         """STAGE1 features of every candidate row, and scope-wide evidence for abstention."""
         ix = self.index(snap)
+        sc = ix.scope(rows)
+        if sc is not None:
+            return self._stage1_scope(terms, qvec, qtype, snap, ix, sc)
         n = len(rows)
         vec = snap.vectors
         dense = vec[rows] @ qvec
@@ -476,6 +598,63 @@ class Answerer:
                     "top_bm25": bmax, "n_terms": math.log1p(len(terms))}
         return feats, evidence
 
+    def _stage1_scope(self, terms: dict[str, float], qvec: np.ndarray, qtype: str, snap: Snapshot, ix: _Index,
+                      sc: _Scope) -> tuple[np.ndarray, dict[str, float]]:
+        """stage1 over a cached contiguous scope: the same features, computed on slices and scope-sized arrays."""
+        lo, hi = sc.lo, sc.hi
+        n = hi - lo
+        dense = snap.vectors[lo:hi] @ qvec
+        dmax = float(dense.max())
+        has_p, has_n, prev, nxt = sc.has_p, sc.has_n, sc.prev, sc.next
+        dense_prev = np.where(has_p, dense[prev], 0.0)
+        dense_nb = np.maximum(dense_prev, np.where(has_n, dense[nxt], 0.0))
+        bm = ix.sent.bm25(terms, lo, hi)
+        bmax = float(bm.max())
+        bnorm = bmax if bmax > 0 else 1.0
+        bm_nb = np.maximum(np.where(has_p, bm[prev], 0.0), np.where(has_n, bm[nxt], 0.0)) / bnorm
+        par_bm = ix.para.bm25(terms, sc.plo, sc.phi)[sc.par_local]
+        pbmax = float(par_bm.max())
+        idf = {t: ix.idf(t) for t in terms}
+        total = sum(w * idf[t] for t, w in terms.items()) or 1.0
+        ov = ix.sent.present(terms, idf, lo, hi) / total
+        ov_prev = np.where(has_p, ov[prev], 0.0)
+        ov_nb = np.maximum(ov_prev, np.where(has_n, ov[nxt], 0.0))
+        ov_par = ix.para.present(terms, idf, sc.plo, sc.phi)[sc.par_local] / total
+        ana = sc.anaphor
+        pterms: dict[str, float] = {}
+        pidf: dict[str, float] = {}
+        for t, w in terms.items():
+            pterms[t[:PREFIX]] = max(pterms.get(t[:PREFIX], 0.0), w)
+            pidf[t[:PREFIX]] = max(pidf.get(t[:PREFIX], 0.0), idf[t])
+        ov_pre = ix.prefix.present(pterms, pidf, lo, hi) / (sum(w * pidf[t] for t, w in pterms.items()) or 1.0)
+        tm = {t: (sc.cue[t] if qtype == t else sc.zeros) for t in ("date", "number", "person", "place")}
+        dense_par = ix.parrow[lo:hi] @ qvec if ix.parrow is not None else ix.parvec[sc.pars] @ qvec
+        cols = {
+            "dense": dense, "dense_z": _zscore(dense), "dense_gap": dense - dmax, "dense_ctx": ix.ctx[lo:hi] @ qvec,
+            "dense_par": dense_par, "dense_nb": dense_nb, "bm25_n": bm / bnorm, "bm25_z": _zscore(bm),
+            "bm25_par": par_bm / (pbmax if pbmax > 0 else 1.0), "bm25_nb": bm_nb, "overlap": ov, "overlap_nb": ov_nb,
+            "overlap_par": ov_par, "dense_rank": _rank_score(dense), "bm25_rank": _rank_score(bm),
+            "tm_date": tm["date"], "tm_number": tm["number"], "tm_person": tm["person"], "tm_place": tm["place"],
+            "log_len": sc.log_len,
+            "dense_prev": dense_prev, "overlap_prev": ov_prev, "anaphor": ana, "anaphor_dense_prev": ana * dense_prev,
+            "anaphor_overlap_prev": ana * ov_prev, "overlap_prefix": ov_pre, "overlap_rank": _rank_score(ov),
+            "par_first": sc.par_first,
+        }
+        feats = np.stack([np.asarray(cols[f], dtype=np.float32) for f in STAGE1], axis=1)
+        present = 0.0
+        total_full = sum(idf.values()) or 1.0
+        full = n == ix.n
+        for t in terms:
+            r = ix.sent.rows.get(t)
+            if r is not None and (full or bool(np.any((r >= lo) & (r < hi)))):
+                present += idf[t]
+        top_ov = float(ov.max())
+        if any(w < 1.0 for w in terms.values()):
+            top_ov = float((ix.sent.present(dict.fromkeys(terms, 1.0), idf, lo, hi) / total_full).max())
+        evidence = {"top_dense": dmax, "top_overlap": top_ov, "coverage": present / total_full,
+                    "top_bm25": bmax, "n_terms": math.log1p(len(terms))}
+        return feats, evidence
+
     def stage2(self, question: str, terms: dict[str, float], qtype: str, snap: Snapshot, rows: np.ndarray,
                f1: np.ndarray, s1: np.ndarray) -> np.ndarray:
         """STAGE2 features of the shortlisted rows: stage 1's plus phrase and answer-type cues."""
@@ -489,22 +668,31 @@ class Answerer:
         extra = np.zeros((len(rows), 10), dtype=np.float32)
         s1z = _zscore(s1)
         tcol = {"date": 4, "number": 5, "person": 6, "place": 7}.get(qtype)
-        for i, r in enumerate(rows):
+        bigram: list[float] = []
+        novel: list[float] = []
+        novel_frac: list[float] = []
+        ents: list[float] = []
+        in_q = qset.__contains__
+        for r in rows.tolist():
             toks = ix.tokens[r]
-            text = snap.sentences[r].text
             if qbi:
-                sbi = set(zip(toks, toks[1:]))
-                extra[i, 0] = len(qbi & sbi) / len(qbi)
-            cues = _cue_tokens(qtype, text) - qcues
-            novel = 1.0 if any(c not in qlow for c in cues) else 0.0
-            extra[i, 1] = novel
-            extra[i, 2] = sum(1 for t in toks if t not in qset) / max(1, len(toks))
-            extra[i, 3] = s1z[i]
-            if tcol is not None:
-                extra[i, tcol] = novel
+                bigram.append(len(qbi & ix.bigrams(r)) / len(qbi))
+            # a cue of the sentence that the question neither has as a cue nor mentions at all
+            novel.append(1.0 if any(c not in qcues and c not in qlow for c in ix.cue_tokens(qtype, r)) else 0.0)
+            novel_frac.append((len(toks) - sum(map(in_q, toks))) / max(1, len(toks)))
             if qents:
-                low = text.lower()
-                extra[i, 8] = sum(1 for e in qents if e in low) / len(qents)
+                low = ix.lower(r)
+                ents.append(sum(1 for e in qents if e in low) / len(qents))
+        if len(rows):
+            if qbi:
+                extra[:, 0] = bigram
+            extra[:, 1] = novel
+            extra[:, 2] = novel_frac
+            extra[:, 3] = s1z
+            if tcol is not None:
+                extra[:, tcol] = novel
+            if qents:
+                extra[:, 8] = ents
         extra[:, 9] = s1 - s1.max()
         return np.concatenate([f1, extra], axis=1)
 
@@ -570,7 +758,7 @@ class Answerer:
         Redundant runners-up (the same words again) are skipped.
         """
         best = ranked[0]
-        chosen = [Citation(**{**asdict(best), "number": 1})]
+        chosen = [replace(best, number=1)]
         margin = float(self.weights.get("second_margin", 0.0))
         if margin <= 0:
             return chosen
@@ -583,7 +771,7 @@ class Answerer:
             words = set(_WORD.findall(other.text.lower()))
             redundant = len(words & best_words) >= 0.8 * max(1, len(words))
             if adjacent and not redundant:
-                chosen.append(Citation(**{**asdict(other), "number": len(chosen) + 1}))
+                chosen.append(replace(other, number=len(chosen) + 1))
         return chosen
 
     @staticmethod
