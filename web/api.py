@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import anyio
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from retrieval import MAX_QUESTION_CHARS, Answer, Assistant, ArticleError, QuestionError, RetrievalError
@@ -275,23 +275,24 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"error": msg}, status_code=status, headers=headers)
 
 
-class _BodyTooLarge(Exception):
+class BodyTooLarge(Exception):
     pass
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, cut off at `limit` bytes whether or not Content-Length is sent (shared by every API route)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
             if int(declared) > limit:
-                raise _BodyTooLarge
+                raise BodyTooLarge
         except ValueError:
             pass  # the server rejects a malformed Content-Length itself; count what arrives
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _BodyTooLarge
+            raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -394,8 +395,8 @@ def build_router(assistant: Assistant, settings: ApiSettings) -> APIRouter:
         if ctype != "application/json":
             return error(415, "send the question as JSON with the header Content-Type: application/json")
         try:
-            body = await _read_body(request, MAX_BODY_BYTES)
-        except _BodyTooLarge:
+            body = await read_body(request, MAX_BODY_BYTES)
+        except BodyTooLarge:
             return error(413, f"the request is larger than {MAX_BODY_BYTES // 1024} KB; questions are limited "
                               f"to {MAX_QUESTION_CHARS:,} characters")
         if not body.strip():

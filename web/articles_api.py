@@ -22,6 +22,8 @@ from fastapi.responses import JSONResponse
 from retrieval import ArticleError, Assistant, RetrievalError
 from retrieval.ingest import MAX_ARTICLE_BYTES, MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES
 
+from .api import BodyTooLarge, read_body
+
 log = logging.getLogger("web.articles")
 
 #: Largest request accepted when adding an article (a PDF or HTML file, plus multipart framing).
@@ -52,23 +54,6 @@ def status_for(exc: ArticleError) -> int:
     if "unsupported file type" in msg:
         return 415
     return 400
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _cross_origin_refused(request: Request) -> JSONResponse | None:
@@ -150,8 +135,8 @@ def build_router(assistant: Assistant) -> APIRouter:
                 await form.close()
             return error(400, 'the form needs a "file" field (an article file) or a "text" field (the article text)')
         try:
-            body = await _read_body(request, MAX_UPLOAD_BYTES)
-        except _TooLarge:
+            body = await read_body(request, MAX_UPLOAD_BYTES)
+        except BodyTooLarge:
             return error(413, f"the request is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB")
         if ctype == "application/json":
             try:
