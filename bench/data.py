@@ -38,15 +38,19 @@ def load_set(path: Path, *, index_dir: Path = DEFAULT_INDEX_DIR, encoder=None) -
     return BenchSet(path, questions, assistants)
 
 
-def question_vectors(bench: BenchSet, *, index_dir: Path = DEFAULT_INDEX_DIR, encoder=None) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Embeddings of every question text (cached on disk, keyed by the texts)."""
-    encoder = encoder or default_encoder()
-    texts = [q["question"] for q in bench.questions]
+def cached_encode(encoder, texts: list[str], cache_dir: Path, prefix: str) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Embeddings of texts, cached on disk under a key of the texts, so benchmark reruns embed nothing."""
     key = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:16]
-    cache = index_dir / "eval" / f"qvecs-{key}.npy"
+    cache = cache_dir / f"{prefix}-{key}.npy"
     if cache.exists():
         return np.load(cache)
     vecs = encoder.encode(texts)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, vecs)
     return vecs
+
+
+def question_vectors(bench: BenchSet, *, index_dir: Path = DEFAULT_INDEX_DIR, encoder=None) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Embeddings of every question text (cached on disk, keyed by the texts)."""
+    return cached_encode(encoder or default_encoder(), [q["question"] for q in bench.questions],
+                         index_dir / "eval", "qvecs")

@@ -12,7 +12,6 @@ measured embedding time plus their own measured ranking time. Predictions are wr
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import statistics
 import sys
@@ -20,12 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from retrieval.embed import default_encoder
 from retrieval.eval import score
 
-from .data import load_set
+from .data import cached_encode, load_set
 from .recipes import ChunkRecipe, SentenceRecipes, chunks
 
 METHODS = ("dense", "rrf", "chunk", "answerer")
@@ -33,17 +31,6 @@ LABELS = {"dense": "embedding top sentence (cos<0.35 abstains)", "rrf": "BM25+em
           "chunk": "1000-char chunks, 200 overlap", "answerer": "project answerer (retrieval.answer)"}
 COLUMNS = ("P@1", "R@3", "MRR@10", "false_abstain", "abstain[off-topic]", "abstain[unanswerable]", "cited_words_mean",
            "cited_faithful", "latency_ms_p50", "latency_ms_p95")
-
-
-def _chunk_vectors(encoder, pieces: list[str], cache_dir: Path) -> np.ndarray:  # type: ignore[no-untyped-def]
-    key = hashlib.sha256(json.dumps(pieces).encode()).hexdigest()[:16]
-    path = cache_dir / f"chunks-{key}.npy"
-    if path.exists():
-        return np.load(path)
-    vecs = encoder.encode(pieces)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, vecs)
-    return vecs
 
 
 def run(qpath: Path, out: Path, methods: tuple[str, ...] = METHODS, quiet: bool = False) -> dict[str, Any]:
@@ -62,7 +49,7 @@ def run(qpath: Path, out: Path, methods: tuple[str, ...] = METHODS, quiet: bool 
         srec = SentenceRecipes(sents, snap.vectors)
         body = art.source[art.paragraphs[0].start:art.paragraphs[-1].end]
         pieces = chunks(body)
-        crec = ChunkRecipe(pieces, _chunk_vectors(encoder, pieces, assistant.index_dir / "eval" / "chunks"))
+        crec = ChunkRecipe(pieces, cached_encode(encoder, pieces, assistant.index_dir / "eval" / "chunks", "chunks"))
         answerer = assistant.answerer
         answerer.warm_up()
         encoder.encode(["warm up"])
