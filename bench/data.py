@@ -54,3 +54,23 @@ def question_vectors(bench: BenchSet, *, index_dir: Path = DEFAULT_INDEX_DIR, en
     """Embeddings of every question text (cached on disk, keyed by the texts)."""
     return cached_encode(encoder or default_encoder(), [q["question"] for q in bench.questions],
                          index_dir / "eval", "qvecs")
+
+
+def question_tokens(bench: BenchSet, *, index_dir: Path = DEFAULT_INDEX_DIR, encoder=None) -> list[tuple[np.ndarray, np.ndarray]]:  # type: ignore[no-untyped-def]
+    """Each question's word pieces worth matching (as Answerer.encode_query gives them), cached on disk."""
+    from retrieval.tokens import TokenVectors, question_pieces, stop_mask
+
+    encoder = encoder or default_encoder()
+    texts = [q["question"] for q in bench.questions]
+    key = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:16]
+    cache = index_dir / "eval" / f"qtokens-{key}.npz"
+    if cache.exists():
+        with np.load(cache) as z:
+            tv = TokenVectors(z["ids"], z["offsets"], z["vectors"])
+    else:
+        _, tv = encoder.encode_tokens(texts)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, ids=tv.ids, offsets=tv.offsets, vectors=tv.vectors)
+    stop = stop_mask(encoder.tokenizer_file())
+    return [question_pieces(tv.rows(i, i + 1), stop) for i in range(len(texts))]
+

@@ -22,9 +22,10 @@ import numpy as np
 from scipy.optimize import minimize
 
 from retrieval.answer import ABSTAIN, STAGE1, STAGE2, STAGE2_CANDIDATES, WEIGHTS_FILE, Answerer, question_type
+from retrieval.tokens import FEATURES as TOKEN_FEATURES
 from retrieval.score_ref import body_paragraphs, norm
 
-from .data import load_set, question_vectors
+from .data import load_set, question_tokens, question_vectors
 
 DEFAULT = Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / "squad" / "squad-v1.1-dev.jsonl"
 ABSTAIN_BUDGET = 0.005  # at most this share of the fit half's answerable questions may be refused
@@ -32,7 +33,7 @@ L2 = 1e-3
 #: Evidence the abstention model is fitted on. The ranking's own log-odds and the best sentence's overlap are left
 #: out: they made the model refuse paraphrased questions (the seed article's wording) far more often, for little
 #: gain on off-topic questions (see QUALITY.md).
-ABSTAIN_FIT = ("top_dense", "best_dense", "coverage", "title_overlap", "n_terms", "top_overlap")
+ABSTAIN_FIT = ("top_dense", "best_dense", "coverage", "title_overlap", "n_terms", "top_overlap", "best_tok")
 
 
 class Correct:
@@ -120,25 +121,26 @@ def collect(bench, qvecs: np.ndarray, answerer_of, correct: Correct) -> list[Ite
     return items
 
 
-def stage2_data(items: list[Item], qvecs, answerer_of, w1: np.ndarray):  # type: ignore[no-untyped-def]
+def stage2_data(items: list[Item], qvecs, answerer_of, w1: np.ndarray, qtoks=None):  # type: ignore[no-untyped-def]
     out = []
-    for it in items:
+    for i, it in enumerate(items):
         ans = answerer_of(it.q)
         snap = ans.store.snapshot
         s1 = it.f1 @ w1
         m = min(STAGE2_CANDIDATES, len(s1))
         top = np.argpartition(-s1, m - 1)[:m]
         terms = ans.query_terms(it.q["question"])
-        f2 = ans.stage2(it.q["question"], terms, question_type(it.q["question"]), snap, it.rows[top], it.f1[top], s1[top])
+        f2 = ans.stage2(it.q["question"], terms, question_type(it.q["question"]), snap, it.rows[top], it.f1[top], s1[top],
+                        qtoks[i] if qtoks is not None else None)
         out.append((f2, it.y1[top]))
     return out
 
 
 def evaluate(bench, qvecs: np.ndarray, weights: dict[str, Any], correct: Correct,
-             articles: set[str] | None = None) -> dict[str, float]:  # type: ignore[no-untyped-def]
+             articles: set[str] | None = None, qtoks=None) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """P@1, R@3 and abstention rates of weights on a set, in process (Answerer.rank on the cached vectors)."""
     p1, r3, fab, abst = [], [], [], {}
-    for q, v in zip(bench.questions, qvecs):
+    for i, (q, v) in enumerate(zip(bench.questions, qvecs)):
         if articles is not None and q["article"] not in articles:
             continue
         ans = bench.assistants[q["article"]].answerer
@@ -146,8 +148,8 @@ def evaluate(bench, qvecs: np.ndarray, weights: dict[str, Any], correct: Correct
             ans.weights = weights
             ans._set_weights()
         snap = ans.store.snapshot
-        rk = ans.rank(q["question"], v, snap)
-        refused = rk.p_abstain >= weights["abstain"]["threshold"]
+        rk = ans.rank(q["question"], v, snap, qtok=qtoks[i] if qtoks is not None else None)
+        refused = rk.p_abstain >= ans.abstain_config(plain=qtoks is None)["threshold"]
         if q["answers"]:
             ok = [correct(q, snap.sentences[r].text) for r in rk.rows[:3]]
             p1.append(ok[0] and not refused)
@@ -162,15 +164,26 @@ def evaluate(bench, qvecs: np.ndarray, weights: dict[str, Any], correct: Correct
 
 def fit_weights(items: list[Item], fit: list[int], qvecs, answerer_of, drop: set[str] = frozenset(),  # type: ignore[no-untyped-def]
                 l2: float = L2, budget: float = ABSTAIN_BUDGET, verbose: bool = True,
-                abstain_fit: tuple[str, ...] = ABSTAIN_FIT) -> dict[str, Any]:
-    """Stage 1, stage 2 and abstention weights fitted on the items at positions fit."""
+                abstain_fit: tuple[str, ...] = ABSTAIN_FIT, qtoks=None) -> dict[str, Any]:
+    """Stage 1, stage 2 (with and without word-piece features) and abstention weights fitted on the items at fit."""
     mask1 = np.array([f not in drop for f in STAGE1], dtype=float)
     mask2 = np.array([f not in drop for f in STAGE2], dtype=float)
+    plain = np.array([f not in TOKEN_FEATURES for f in STAGE2], dtype=float) * mask2
     w1 = listwise_fit([(items[i].f1 * mask1, items[i].y1) for i in fit if items[i].q["answers"]], l2, STAGE1) * mask1
-    s2data = stage2_data(items, qvecs, answerer_of, w1)
+    s2data = stage2_data(items, qvecs, answerer_of, w1, qtoks)
+    w2p = listwise_fit([(s2data[i][0] * plain, s2data[i][1]) for i in fit if items[i].q["answers"]], l2, STAGE2) * plain
     w2 = listwise_fit([(s2data[i][0] * mask2, s2data[i][1]) for i in fit if items[i].q["answers"]], l2, STAGE2) * mask2
     weights = {"stage1": {"coef": dict(zip(STAGE1, map(float, w1)))},
-               "stage2": {"bias": 0.0, "coef": dict(zip(STAGE2, map(float, w2)))}}
+               "stage2": {"bias": 0.0, "coef": dict(zip(STAGE2, map(float, w2)))},
+               "stage2_plain": {"bias": 0.0, "coef": {f: float(c) for f, c in zip(STAGE2, w2p) if f not in TOKEN_FEATURES}}}
+    for key, w, feats in (("abstain", w2, abstain_fit), ("abstain_plain", w2p, tuple(f for f in abstain_fit if f != "best_tok"))):
+        weights[key] = fit_abstain(abstain_evidence(items, s2data, answerer_of, w), fit, drop, feats, budget)
+    weights["second_margin"] = 0.0
+    return weights
+
+
+def abstain_evidence(items: list[Item], s2data, answerer_of, w2: np.ndarray) -> list[tuple[dict[str, float], str]]:  # type: ignore[no-untyped-def]
+    """Each question's ABSTAIN evidence (as Answerer.rank computes it) under stage-2 weights w2, and its kind."""
     evid = []
     for it, (f2, y2) in zip(items, s2data):
         s2 = f2 @ w2
@@ -184,13 +197,24 @@ def fit_weights(items: list[Item], fit: list[int], qvecs, answerer_of, drop: set
         title = ix.title_tokens[snap.sentences[int(it.rows[0])].article_id]
         ev = dict(it.ev, best_logit=float(s2[o[0]]), margin=float(s2[o[0]] - s2[o[1]]),
                   title_overlap=sum(w * idf[t] for t, w in terms.items() if t in title) / total,
-                  best_overlap=float(f2[o[0], STAGE2.index("overlap")]), best_dense=float(f2[o[0], STAGE2.index("dense")]))
+                  best_overlap=float(f2[o[0], STAGE2.index("overlap")]), best_dense=float(f2[o[0], STAGE2.index("dense")]),
+                  best_tok=float(f2[o[0], STAGE2.index("tok_ctx")]))
         evid.append((ev, it.q["kind"]))
+    return evid
+
+
+def fit_abstain(evid: list[tuple[dict[str, float], str]], fit: list[int], drop: set[str], feats: tuple[str, ...],
+                budget: float = ABSTAIN_BUDGET) -> dict[str, Any]:
+    """Logistic model of 'not answerable' on the fit items, and its threshold.
+
+    The threshold sits midway, in log-odds, between the fit half's answerable questions at the budget quantile
+    and its off-topic questions' 1st percentile: a margin on both sides, instead of the edge of the answerable
+    ones (that edge let questions worded unlike the fit articles, such as the seed's, fall on the wrong side)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     A = np.array([[e[f] for f in ABSTAIN] for e, _ in evid])
-    amask = np.array([f not in drop and f in abstain_fit for f in ABSTAIN], dtype=float)
+    amask = np.array([f not in drop and f in feats for f in ABSTAIN], dtype=float)
     yab = np.array([k != "answerable" for _, k in evid])
     fidx = np.array(fit)
     sc = StandardScaler().fit(A[fidx] * amask)
@@ -198,12 +222,13 @@ def fit_weights(items: list[Item], fit: list[int], qvecs, answerer_of, drop: set
     scale = np.where(amask > 0, sc.scale_, 1.0)
     coef = lr.coef_[0] / scale * amask
     bias = float(lr.intercept_[0] - np.sum(lr.coef_[0] * amask * sc.mean_ / scale))
-    prob = 1 / (1 + np.exp(-(A @ coef + bias)))
-    ans_fit = np.sort(prob[fidx][~yab[fidx]])
-    thr = float(ans_fit[int(np.floor(len(ans_fit) * (1 - budget)))]) + 1e-6
-    weights["abstain"] = {"bias": bias, "coef": dict(zip(ABSTAIN, map(float, coef))), "threshold": thr}
-    weights["second_margin"] = 0.0
-    return weights
+    z = A @ coef + bias
+    z_ans = np.sort(z[fidx][~yab[fidx]])
+    z_off = np.sort(z[fidx][yab[fidx]])
+    lo = float(z_ans[min(len(z_ans) - 1, int(np.floor(len(z_ans) * (1 - budget))))])
+    hi = float(np.quantile(z_off, 0.01)) if len(z_off) else lo
+    thr_z = (lo + max(lo, hi)) / 2
+    return {"bias": bias, "coef": dict(zip(ABSTAIN, map(float, coef))), "threshold": float(1 / (1 + np.exp(-thr_z)))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,18 +244,20 @@ def main(argv: list[str] | None = None) -> int:
     drop = {x for x in args.drop.split(",") if x}
     bench = load_set(args.questions)
     qvecs = question_vectors(bench)
+    qtoks = question_tokens(bench)
     fit_arts, held_arts = split_articles(bench.questions)
     print(f"fit on {len(fit_arts)} articles: {sorted(fit_arts)}\nheld out: {sorted(held_arts)}", file=sys.stderr)
     answerer_of = lambda q: bench.assistants[q["article"]].answerer  # noqa: E731
     correct = Correct(args.questions.parent)
     items = collect(bench, qvecs, answerer_of, correct)
     fit = [i for i, it in enumerate(items) if it.q["article"] in fit_arts]
-    weights = fit_weights(items, fit, qvecs, answerer_of, drop, args.l2, args.budget)
+    weights = fit_weights(items, fit, qvecs, answerer_of, drop, args.l2, args.budget, qtoks=qtoks)
     for name, part in (("fit", fit_arts), ("held-out", held_arts)):
-        print(f"{name:>9}: {evaluate(bench, qvecs, weights, correct, part)}")
+        print(f"{name:>9}: {evaluate(bench, qvecs, weights, correct, part, qtoks)}")
+        print(f"{name + ' plain':>15}: {evaluate(bench, qvecs, weights, correct, part)}")
     for extra in args.report:
         b = load_set(extra)
-        print(f"{extra.stem:>9}: {evaluate(b, question_vectors(b), weights, Correct(extra.parent))}")
+        print(f"{extra.stem:>9}: {evaluate(b, question_vectors(b), weights, Correct(extra.parent), None, question_tokens(b))}")
     weights["note"] = (f"fitted by bench/fit.py on the even-numbered (sorted) articles of {args.questions.name}: "
                        f"{', '.join(sorted(Path(a).stem for a in fit_arts))}" + (f"; dropped {sorted(drop)}" if drop else ""))
     if args.write:

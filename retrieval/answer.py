@@ -25,6 +25,7 @@ import numpy as np
 
 from .errors import QuestionError
 from .store import Snapshot, Store
+from .tokens import FEATURES as TOKEN_FEATURES, TokenScorer, question_pieces, stop_mask
 
 #: Longest question accepted, in characters (documented in the README).
 MAX_QUESTION_CHARS = 2000
@@ -77,10 +78,10 @@ STAGE1 = ("dense", "dense_z", "dense_gap", "dense_ctx", "dense_par", "dense_nb",
           "anaphor_overlap_prev", "overlap_rank", "par_first", "overlap_prefix")
 #: Stage-2 features: stage 1's plus cues computed for the shortlisted sentences only.
 STAGE2 = STAGE1 + ("bigram", "novel", "novel_frac", "s1_z", "novel_date", "novel_number", "novel_person",
-                   "novel_place", "entity_overlap", "s1_gap")
+                   "novel_place", "entity_overlap", "s1_gap") + TOKEN_FEATURES
 #: Per-question evidence the abstention model reads.
 ABSTAIN = ("top_dense", "top_overlap", "coverage", "top_bm25", "best_logit", "margin", "title_overlap", "n_terms",
-           "best_overlap", "best_dense")
+           "best_overlap", "best_dense", "best_tok")
 FEATURES = STAGE2
 
 
@@ -438,6 +439,7 @@ class Answerer:
         self.max_citations = max_citations
         self.weights = weights or load_weights()
         self._idx: tuple[Any, _Index] | None = None
+        self._tok: tuple[Any, TokenScorer | None] | None = None
         self._lock = threading.Lock()
         self._set_weights()
 
@@ -446,6 +448,22 @@ class Answerer:
         self._w1 = np.array([w["stage1"]["coef"].get(f, 0.0) for f in STAGE1], dtype=np.float32)
         self._w2 = np.array([w["stage2"]["coef"].get(f, 0.0) for f in STAGE2], dtype=np.float32)
         self._b2 = float(w["stage2"].get("bias", 0.0))
+        # for indexes that keep no word-piece vectors (above store.TOKEN_LIMIT sentences): fitted without them
+        plain = w.get("stage2_plain", w["stage2"])
+        self._w2_plain = np.array([0.0 if f in TOKEN_FEATURES else plain["coef"].get(f, 0.0) for f in STAGE2],
+                                  dtype=np.float32)
+        self._b2_plain = float(plain.get("bias", 0.0))
+
+    def token_scorer(self, snap: Snapshot) -> TokenScorer | None:
+        """The snapshot's word-piece IDF table (built once per snapshot), or None when it keeps no pieces."""
+        with self._lock:
+            key = snap.version or id(snap)
+            if self._tok is None or self._tok[0] != key:
+                scorer = None
+                if snap.tokens is not None and len(snap.tokens) == len(snap.sentences):
+                    scorer = TokenScorer(snap.tokens, len(stop_mask(self.store.encoder.tokenizer_file())))
+                self._tok = (key, scorer)
+            return self._tok[1]
 
     def index(self, snap: Snapshot) -> _Index:
         """The per-snapshot structures (built once per snapshot, on first use)."""
@@ -459,6 +477,7 @@ class Answerer:
         """Load the model and build the lexical index now, not on the first question."""
         self.store.encoder.warm_up()
         self.index(self.store.snapshot)
+        self.token_scorer(self.store.snapshot)
 
     # ---- conversation ---------------------------------------------------------------------------
     @staticmethod
@@ -491,13 +510,25 @@ class Answerer:
                 terms.setdefault(t, FOLLOW_UP_WEIGHT)
         return terms
 
-    def encode_query(self, question: str, previous: str | None = None) -> np.ndarray:
-        """The query vector; a follow-up's is the question's blended with the previous question's (one batch)."""
+    def encode_query(self, question: str, previous: str | None = None, *, pieces: bool = False
+                     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """The query vector (a follow-up's is the question's blended with the previous question's, one batch), and
+        with pieces=True the question's own word pieces for soft matching (from the same forward pass)."""
+        texts = [question, previous] if previous else [question]
+        qtok = None
+        if pieces:
+            v, toks = self.store.encoder.encode_tokens(texts)
+            stop = stop_mask(self.store.encoder.tokenizer_file())
+            qtok = question_pieces(toks, stop)
+            if previous:  # a follow-up's pieces include the conversation's subject, as its lexical terms do
+                ids, vecs = question_pieces(toks.rows(1, 2), stop)
+                qtok = (np.concatenate([qtok[0], ids]), np.concatenate([qtok[1], vecs]))
+        else:
+            v = self.store.encoder.encode(texts)
         if not previous:
-            return self.store.encoder.encode([question])[0]
-        v = self.store.encoder.encode([question, previous])
+            return v[0], qtok
         q = (1 - FOLLOW_UP_WEIGHT) * v[0] + FOLLOW_UP_WEIGHT * v[1]
-        return (q / (np.linalg.norm(q) or 1.0)).astype(np.float32)
+        return (q / (np.linalg.norm(q) or 1.0)).astype(np.float32), qtok
 
     # ---- ranking --------------------------------------------------------------------------------
     def scope_rows(self, snap: Snapshot, article: str | None) -> np.ndarray:
@@ -656,9 +687,13 @@ class Answerer:
         return feats, evidence
 
     def stage2(self, question: str, terms: dict[str, float], qtype: str, snap: Snapshot, rows: np.ndarray,
-               f1: np.ndarray, s1: np.ndarray) -> np.ndarray:
-        """STAGE2 features of the shortlisted rows: stage 1's plus phrase and answer-type cues."""
+               f1: np.ndarray, s1: np.ndarray, qtok: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """STAGE2 features of the shortlisted rows: stage 1's plus phrase, answer-type and word-piece cues."""
         ix = self.index(snap)
+        tok = np.zeros((len(rows), len(TOKEN_FEATURES)), dtype=np.float32)
+        scorer = self.token_scorer(snap) if qtok is not None else None
+        if scorer is not None and len(rows):
+            tok = scorer.features(qtok[0], qtok[1], rows, ix.prev[rows])
         qtok = tokenize([question])[0]
         qbi = {(a, b) for a, b in zip(qtok, qtok[1:])}
         qset = set(terms)
@@ -694,11 +729,12 @@ class Answerer:
             if qents:
                 extra[:, 8] = ents
         extra[:, 9] = s1 - s1.max()
-        return np.concatenate([f1, extra], axis=1)
+        return np.concatenate([f1, extra, tok], axis=1)
 
     def rank(self, question: str, qvec: np.ndarray, snap: Snapshot, *, article: str | None = None,
-             previous: str | None = None) -> Ranking:
-        """Rank the sentences in scope for a question whose vector is qvec."""
+             previous: str | None = None, qtok: tuple[np.ndarray, np.ndarray] | None = None) -> Ranking:
+        """Rank the sentences in scope for a question whose vector is qvec (and word pieces qtok, when the
+        snapshot keeps pieces: without them the plain weights rank)."""
         terms = self.query_terms(question, previous)
         qtype = question_type(question)
         rows = self.candidates(terms, qvec, snap, article)
@@ -706,8 +742,9 @@ class Answerer:
         s1 = f1 @ self._w1
         m = min(STAGE2_CANDIDATES, len(rows))
         top = np.argpartition(-s1, m - 1)[:m] if len(rows) > m else np.arange(len(rows))
-        f2 = self.stage2(question, terms, qtype, snap, rows[top], f1[top], s1[top])
-        s2 = f2 @ self._w2 + self._b2
+        scorer = self.token_scorer(snap) if qtok is not None else None
+        f2 = self.stage2(question, terms, qtype, snap, rows[top], f1[top], s1[top], qtok if scorer else None)
+        s2 = f2 @ self._w2 + self._b2 if scorer is not None else f2 @ self._w2_plain + self._b2_plain
         order = np.argsort(-s2, kind="stable")
         rows2, s2, f2 = rows[top][order], s2[order], f2[order]
         ix = self.index(snap)
@@ -717,12 +754,18 @@ class Answerer:
         total = sum(w * idf[t] for t, w in terms.items()) or 1.0
         ev.update(best_logit=float(s2[0]), margin=float(s2[0] - s2[1]) if len(s2) > 1 else 5.0,
                   title_overlap=sum(w * idf[t] for t, w in terms.items() if t in title) / total,
-                  best_overlap=float(f2[0, STAGE2.index("overlap")]), best_dense=float(f2[0, STAGE2.index("dense")]))
-        return Ranking(rows2, s2, f2, ev, self.abstain_probability(ev, follow_up=previous is not None))
+                  best_overlap=float(f2[0, STAGE2.index("overlap")]), best_dense=float(f2[0, STAGE2.index("dense")]),
+                  best_tok=float(f2[0, STAGE2.index("tok_ctx")]))
+        p = self.abstain_probability(ev, follow_up=previous is not None, plain=scorer is None)
+        return Ranking(rows2, s2, f2, ev, p)
 
-    def abstain_probability(self, evidence: dict[str, float], *, follow_up: bool = False) -> float:
+    def abstain_config(self, *, plain: bool = False) -> dict[str, Any]:
+        """The abstention model: with the word-piece evidence, or (plain) the one fitted without it."""
+        return self.weights.get("abstain_plain", self.weights["abstain"]) if plain else self.weights["abstain"]
+
+    def abstain_probability(self, evidence: dict[str, float], *, follow_up: bool = False, plain: bool = False) -> float:
         """Probability the article does not answer: a logistic model of the ranking's evidence."""
-        cfg = self.weights["abstain"]
+        cfg = self.abstain_config(plain=plain)
         z = cfg["bias"] + sum(c * evidence.get(k, 0.0) for k, c in cfg["coef"].items())
         if follow_up:
             z -= FOLLOW_UP_LOGIT
@@ -740,12 +783,12 @@ class Answerer:
             return Answer(q, "No article is indexed yet, so there is nothing to answer from.", True, query=query)
         if article is not None:
             self.scope_rows(snap, article)  # unknown article: a clear error before any work
-        qvec = self.encode_query(q, previous)
-        rk = self.rank(q, qvec, snap, article=article, previous=previous)
+        qvec, qtok = self.encode_query(q, previous, pieces=self.token_scorer(snap) is not None)
+        rk = self.rank(q, qvec, snap, article=article, previous=previous, qtok=qtok)
         if not len(rk.rows):
             return Answer(q, "The chosen article has no sentences to answer from.", True, query=query)
         ranked = [self._cite(snap, int(r), n + 1, float(s)) for n, (r, s) in enumerate(zip(rk.rows[:k], rk.scores[:k]))]
-        if rk.p_abstain >= self.weights["abstain"].get("threshold", 0.5):
+        if rk.p_abstain >= self.abstain_config(plain=qtok is None).get("threshold", 0.5):
             text = "The article does not say. I could not find a sentence that answers this question."
             return Answer(q, text, True, [], ranked, query, (time.perf_counter() - t0) * 1000)
         cited = self.choose(ranked, snap)

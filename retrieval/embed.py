@@ -8,11 +8,15 @@ import os
 import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .fileio import sha256_file
 from .errors import ModelError
+
+if TYPE_CHECKING:
+    from .tokens import TokenVectors
 
 # Never let any library reach for a model hub: everything this project loads is on disk.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -127,6 +131,35 @@ class Encoder:
         vecs = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
                                  convert_to_numpy=True, show_progress_bar=show_progress)
         return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def tokenizer_file(self) -> Path:
+        """The model's tokenizer.json (verified with the model in warm_up)."""
+        found = _find(model_path(), "tokenizer.json")
+        if found is None:
+            raise ModelError("tokenizer.json is missing from the model folder")
+        return found
+
+    def encode_tokens(self, texts: list[str]) -> tuple[np.ndarray, "TokenVectors"]:
+        """Unit sentence vectors plus their word pieces' unit vectors (one forward pass for both)."""
+        from .tokens import TokenVectors, keep_mask
+
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), TokenVectors.empty(self.dimension)
+        model = self.model
+        keep = keep_mask(self.tokenizer_file())
+        if self.backend == "onnx":
+            vecs, toks = model.encode_tokens(list(texts), keep, batch_size=self.batch_size)
+            return np.ascontiguousarray(vecs, dtype=np.float32), toks
+        outs = model.encode(list(texts), batch_size=self.batch_size, output_value=None, convert_to_numpy=False)
+        parts = []
+        vecs = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i, o in enumerate(outs):
+            vecs[i] = o["sentence_embedding"].float().numpy()
+            ids = o["input_ids"].numpy()[None, :]
+            mask = o["attention_mask"].numpy()[None, :]
+            parts.append(TokenVectors.from_batch(ids, mask, o["token_embeddings"].float().numpy()[None], keep))
+        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        return vecs, TokenVectors.concat(parts, self.dimension)
 
 
 _default: Encoder | None = None

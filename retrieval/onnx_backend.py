@@ -21,7 +21,7 @@ from .fileio import sha256_file, write_atomic
 from .errors import ModelError
 
 #: Bump when the exported graph changes (inputs, outputs, opset): old cache entries are then ignored.
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: the word pieces' vectors are a second output (token_embeddings)
 OPSET = 17
 #: sentence-transformers' max_seq_length for this model (tokenizer.json itself says 128; the model uses 256).
 MAX_SEQ_LENGTH = 256
@@ -58,7 +58,8 @@ class _Pooled:  # built lazily: torch is only imported when exporting
         from transformers import AutoModel
 
         class Pooled(torch.nn.Module):
-            """Transformer + attention-masked mean pooling: (batch, seq) ids -> (batch, 384) sentence vectors."""
+            """Transformer + attention-masked mean pooling: (batch, seq) ids -> (batch, 384) sentence vectors, and
+            the (batch, seq, 384) word-piece vectors they are the mean of."""
 
             def __init__(self) -> None:
                 super().__init__()
@@ -69,7 +70,7 @@ class _Pooled:  # built lazily: torch is only imported when exporting
                 hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
                                    token_type_ids=token_type_ids).last_hidden_state
                 mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-                return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), hidden
 
         return Pooled().eval()
 
@@ -145,9 +146,9 @@ class OnnxEncoder:
             with torch.no_grad():
                 torch.onnx.export(model, args, str(fp32), dynamo=False, opset_version=OPSET,
                                   input_names=["input_ids", "attention_mask", "token_type_ids"],
-                                  output_names=["sentence_embedding"],
+                                  output_names=["sentence_embedding", "token_embeddings"],
                                   dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
-                                                "sentence_embedding": {0: "batch"}})
+                                                "sentence_embedding": {0: "batch"}, "token_embeddings": axes})
             out = fp32
             if self.variant == "int8":
                 from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -173,7 +174,7 @@ class OnnxEncoder:
         enc = self._batch(PROBES)
         got = sess.run(None, enc)[0]
         with torch.no_grad():
-            want = model(*(torch.from_numpy(enc[k]) for k in ("input_ids", "attention_mask", "token_type_ids"))).numpy()
+            want = model(*(torch.from_numpy(enc[k]) for k in ("input_ids", "attention_mask", "token_type_ids")))[0].numpy()
         got = got / np.linalg.norm(got, axis=1, keepdims=True)
         want = want / np.linalg.norm(want, axis=1, keepdims=True)
         cos = float((got * want).sum(1).min())
@@ -211,7 +212,7 @@ class OnnxEncoder:
                 bar = tqdm(total=len(items), desc="Embedding", unit="sent")
             for lo in range(0, len(items), batch_size):
                 idx = order[lo:lo + batch_size]
-                vecs = self.session.run(None, self._batch([items[i] for i in idx]))[0]
+                vecs = self.session.run(["sentence_embedding"], self._batch([items[i] for i in idx]))[0]
                 out[idx] = vecs
                 if bar is not None:
                     bar.update(len(idx))
@@ -220,3 +221,31 @@ class OnnxEncoder:
             if normalize_embeddings:
                 out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out[0] if single else out
+
+    def encode_tokens(self, texts: list[str], keep: np.ndarray, batch_size: int = 32
+                      ) -> tuple[np.ndarray, "TokenVectors"]:
+        """Unit sentence vectors and the kept word pieces' unit vectors, from one pass over the texts."""
+        from .tokens import TokenVectors
+
+        out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
+        parts: list[tuple[np.ndarray, TokenVectors]] = []
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        for lo in range(0, len(texts), batch_size):
+            idx = order[lo:lo + batch_size]
+            batch = self._batch([texts[i] for i in idx])
+            vecs, hidden = self.session.run(None, batch)
+            out[idx] = vecs
+            parts.append((idx, TokenVectors.from_batch(batch["input_ids"], batch["attention_mask"], hidden, keep)))
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out, _reorder(parts, len(texts))
+
+
+def _reorder(parts: list[tuple[np.ndarray, "TokenVectors"]], n: int) -> "TokenVectors":
+    """Batches were formed by length: put their sentences back in input order."""
+    from .tokens import TokenVectors
+
+    rows: list[TokenVectors | None] = [None] * n
+    for idx, tv in parts:
+        for j, i in enumerate(idx.tolist()):
+            rows[i] = tv.rows(j, j + 1)
+    return TokenVectors.concat([r for r in rows if r is not None], DIMENSION)

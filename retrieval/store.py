@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import threading
 import time
@@ -18,11 +19,17 @@ from .fileio import fsync_dir, sha256_file, write_atomic
 from .embed import Encoder
 from .errors import IndexCorrupt
 from .ingest import Article, Paragraph, Sentence
+from .tokens import TokenVectors
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 #: Below this many vectors search is exact (IndexFlatIP); above it an IVF index keeps queries fast.
 EXACT_LIMIT = 200_000
+#: Word-piece vectors (~11 KB a sentence on disk, memory-mapped) are kept while an index holds at most this many
+#: sentences; above it the answerer ranks without them (weights fitted for that case, see bench/fit.py).
+TOKEN_LIMIT = 50_000
+#: Optional files of the token vectors: manifest role -> file name prefix.
+TOKEN_FILES = {"token_vectors": "tokens", "token_ids": "tokids", "token_offsets": "tokoff"}
 
 #: Temporary files older than this are leftovers of a killed build and are removed at the next save.
 STALE_TMP_SECONDS = 600
@@ -103,10 +110,12 @@ class Snapshot:
     index: faiss.Index
     offsets: dict[str, tuple[int, int]] = field(default_factory=dict)  # article id -> row range
     version: str = ""
+    tokens: TokenVectors | None = None  # word-piece vectors of every sentence, when the index keeps them
 
     @staticmethod
     def make(articles: dict[str, Article], vectors_by_article: dict[str, np.ndarray], dim: int,
-             *, exact_limit: int = EXACT_LIMIT) -> "Snapshot":
+             *, exact_limit: int = EXACT_LIMIT, tokens_by_article: dict[str, TokenVectors] | None = None
+             ) -> "Snapshot":
         sentences: list[Sentence] = []
         blocks = []
         offsets = {}
@@ -115,12 +124,22 @@ class Snapshot:
             sentences.extend(art.sentences)
             blocks.append(vectors_by_article[aid])
         vectors = np.vstack(blocks).astype(np.float32) if blocks else np.zeros((0, dim), np.float32)
+        tokens = None
+        if tokens_by_article is not None and all(aid in tokens_by_article for aid in articles):
+            tokens = TokenVectors.concat([tokens_by_article[aid] for aid in articles], dim)
         return Snapshot(articles, sentences, vectors, build_faiss(vectors, exact_limit=exact_limit), offsets,
-                        uuid.uuid4().hex[:12])
+                        uuid.uuid4().hex[:12], tokens)
 
     def article_vectors(self, aid: str) -> np.ndarray:
         lo, hi = self.offsets[aid]
         return self.vectors[lo:hi]
+
+    def article_tokens(self, aid: str) -> TokenVectors | None:
+        """One article's word-piece vectors (None when the index keeps none)."""
+        if self.tokens is None:
+            return None
+        lo, hi = self.offsets[aid]
+        return self.tokens.rows(lo, hi)
 
 
 @dataclass
@@ -191,8 +210,34 @@ class Store:
         vectors = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
         offsets = {aid: (lo, lo + len(a.sentences)) for aid, a, lo in _ranges(articles)}
         sentences = [s for a in articles.values() for s in a.sentences]
-        self._snapshot = Snapshot(articles, sentences, vectors, index, offsets, str(manifest.get("version", "")))
+        tokens = self._load_tokens(files, count)
+        self._snapshot = Snapshot(articles, sentences, vectors, index, offsets, str(manifest.get("version", "")),
+                                  tokens)
         return True
+
+    def _load_tokens(self, files: dict, count: int) -> TokenVectors | None:
+        """The word-piece vectors, memory-mapped and checked; None when the index has none (an older build)."""
+        if not all(role in files for role in TOKEN_FILES):
+            return None
+        arrays = []
+        for role in TOKEN_FILES:
+            fpath = self.directory / files[role]["name"]
+            if not fpath.exists():
+                raise IndexCorrupt(f"{fpath}: missing ({role} file of the index)")
+            if sha256_file(fpath) != files[role]["sha256"]:
+                raise IndexCorrupt(f"{fpath}: checksum does not match the manifest (truncated or corrupted)")
+            try:
+                arrays.append(np.load(fpath, mmap_mode="r", allow_pickle=False))
+            except (OSError, ValueError) as exc:
+                raise IndexCorrupt(f"{fpath}: unreadable ({exc})") from exc
+        vecs, ids, offs = arrays
+        try:
+            tokens = TokenVectors(ids, offs, vecs)
+        except ValueError as exc:
+            raise IndexCorrupt(f"{self.directory}: token vectors do not line up ({exc})") from exc
+        if len(tokens) != count or vecs.ndim != 2 or vecs.shape[1] != self.encoder.dimension:
+            raise IndexCorrupt(f"{self.directory}: token vectors for {len(tokens)} sentences, not {count}")
+        return tokens
 
     # ---- updating ------------------------------------------------------------------------------
     def sync(self, articles: Iterable[Article], *, remove_missing: bool = False,
@@ -224,22 +269,41 @@ class Store:
                     (report.updated if prev is not None else report.added).append(aid)
                     merged[aid] = art
                     todo.append(art)
+            keep_tokens = sum(len(a.sentences) for a in merged.values()) <= TOKEN_LIMIT
+            tba: dict[str, TokenVectors] | None = {} if keep_tokens else None
+            if tba is not None:
+                for aid in list(vba):
+                    toks = old.article_tokens(aid)
+                    if toks is None:  # built before word-piece vectors were kept: embed it again, once
+                        todo.append(merged[aid])
+                    else:
+                        tba[aid] = toks
             total = sum(len(a.sentences) for a in todo)
             done = 0
             if progress is None and total:
                 progress = TerminalProgress()
             for art in todo:
                 texts = [s.text for s in art.sentences]
-                parts = []
+                parts, tparts = [], []
                 for lo in range(0, len(texts), 256):
-                    parts.append(self.encoder.encode(texts[lo:lo + 256]))
+                    if tba is not None:
+                        v, t = self.encoder.encode_tokens(texts[lo:lo + 256])
+                        tparts.append(t)
+                    else:
+                        v = self.encoder.encode(texts[lo:lo + 256])
+                    parts.append(v)
                     done += len(texts[lo:lo + 256])
                     if progress:
                         progress(done, total)
-                vba[art.id] = np.vstack(parts)
+                vba[art.id] = np.vstack(parts) if parts else np.zeros((0, self.encoder.dimension), np.float32)
+                if tba is not None:
+                    tba[art.id] = TokenVectors.concat(tparts, self.encoder.dimension)
             report.embedded = total
-            if report.added or report.updated or report.removed or not (self.directory / MANIFEST).exists():
-                snap = Snapshot.make(merged, vba, self.encoder.dimension, exact_limit=self.exact_limit)
+            changed_tokens = (old.tokens is None) != (tba is None)
+            if report.added or report.updated or report.removed or changed_tokens or \
+                    not (self.directory / MANIFEST).exists():
+                snap = Snapshot.make(merged, vba, self.encoder.dimension, exact_limit=self.exact_limit,
+                                     tokens_by_article=tba)
                 self._save(snap)
                 self._snapshot = snap
             report.seconds = time.perf_counter() - t0
@@ -252,8 +316,10 @@ class Store:
             if article_id not in old.articles:
                 return False
             keep = {aid: a for aid, a in old.articles.items() if aid != article_id}
+            tba = {aid: t for aid in keep if (t := old.article_tokens(aid)) is not None} \
+                if old.tokens is not None else None
             snap = Snapshot.make(keep, {aid: old.article_vectors(aid) for aid in keep}, self.encoder.dimension,
-                                 exact_limit=self.exact_limit)
+                                 exact_limit=self.exact_limit, tokens_by_article=tba)
             self._save(snap)
             self._snapshot = snap
             return True
@@ -268,12 +334,22 @@ class Store:
                                ensure_ascii=False).encode("utf-8")
         write_atomic(self.directory / vec_name, vec_bytes)
         write_atomic(self.directory / art_name, art_bytes)
+        token_files = {}
+        if snap.tokens is not None:
+            for role, arr in zip(TOKEN_FILES, (snap.tokens.vectors, snap.tokens.ids, snap.tokens.offsets)):
+                buf = io.BytesIO()
+                np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+                data = buf.getvalue()
+                name = f"{TOKEN_FILES[role]}-{gen}.npy"
+                write_atomic(self.directory / name, data)
+                token_files[role] = {"name": name, "sha256": hashlib.sha256(data).hexdigest()}
         manifest = {
             "format_version": FORMAT_VERSION, "version": gen, "model": self.encoder.name,
             "dimension": self.encoder.dimension, "count": len(snap.sentences),
             "index_type": type(snap.index).__name__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "files": {"vectors": {"name": vec_name, "sha256": hashlib.sha256(vec_bytes).hexdigest()},
-                      "articles": {"name": art_name, "sha256": hashlib.sha256(art_bytes).hexdigest()}},
+                      "articles": {"name": art_name, "sha256": hashlib.sha256(art_bytes).hexdigest()},
+                      **token_files},
             "articles": {a.id: {"sha256": a.sha256, "title": a.title, "path": a.path, "sentences": len(a.sentences)}
                          for a in snap.articles.values()},
         }
@@ -281,7 +357,8 @@ class Store:
         fsync_dir(self.directory)
         stale_before = time.time() - STALE_TMP_SECONDS
         for old in self.directory.iterdir():  # the manifest now points at the new generation
-            if old.name.startswith(("vectors-", "articles-")) and gen not in old.name:
+            if old.name.startswith(("vectors-", "articles-", *(f"{p}-" for p in TOKEN_FILES.values()))) and \
+                    gen not in old.name:
                 old.unlink(missing_ok=True)
             elif old.name.startswith(".") and old.name.endswith(".tmp"):
                 try:  # left by a killed build; a recent one may belong to a writer still running

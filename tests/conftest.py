@@ -44,6 +44,25 @@ class FakeEncoder:
             out[i] = out[i] / n if n else out[i]
         return out
 
+    def encode_tokens(self, texts: list[str]):  # type: ignore[no-untyped-def]
+        """Sentence vectors as encode(), plus one hashed one-hot vector per word as its 'word piece'."""
+        from retrieval.tokens import TokenVectors
+
+        parts = []
+        for t in texts:
+            words = re.findall(r"\w+", t.lower())
+            h = [int(hashlib.md5(w.encode()).hexdigest(), 16) for w in words]
+            vecs = np.zeros((len(words), self.dimension), dtype=np.float16)
+            vecs[np.arange(len(words)), [x % self.dimension for x in h]] = 1.0
+            parts.append(TokenVectors(np.array([1000 + x % 29000 for x in h], np.int32),
+                                      np.array([0, len(words)], np.int64), vecs))
+        return self.encode(texts), TokenVectors.concat(parts, self.dimension)
+
+    def tokenizer_file(self) -> Path:
+        from retrieval.embed import model_path
+
+        return model_path() / "tokenizer.json"
+
 
 @pytest.fixture
 def fake_encoder() -> FakeEncoder:

@@ -58,3 +58,18 @@ def test_answer_quotes_and_abstains_with_fake_model(tmp_path, fake_encoder) -> N
     assert a.article("b").source[c.start:c.end] == c.text
     off = a.answer("Which quarterback threw the most touchdowns?")
     assert off.abstained and off.citations == [] and "does not say" in off.text
+
+
+def test_without_word_pieces_the_plain_weights_rank_and_abstain(tmp_path, encoder, monkeypatch) -> None:
+    """Above store.TOKEN_LIMIT the index keeps no pieces: answers still come, from the weights fitted without them."""
+    import retrieval.store as store_mod
+    from conftest import SEED
+    from retrieval import Assistant
+
+    monkeypatch.setattr(store_mod, "TOKEN_LIMIT", 0)
+    a = Assistant(articles=[SEED], index_dir=tmp_path, encoder=encoder)
+    a.warm_up()
+    assert a.store.snapshot.tokens is None and a.answerer.token_scorer(a.store.snapshot) is None
+    ans = a.answer("What is the Free Russia Legion?")
+    assert not ans.abstained and "Free Russia Legion" in ans.citations[0].text
+    assert a.answer("Who is the president of France?").abstained

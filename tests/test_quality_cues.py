@@ -65,7 +65,8 @@ def test_date_cue_breaks_a_tie_between_equally_worded_sentences(bridge) -> None:
     snap = bridge.store.snapshot
     ans = bridge.answerer
     q = "When did the Iron Bridge open?"
-    rk = ans.rank(q, ans.encode_query(q), snap)
+    qvec, qtok = ans.encode_query(q, pieces=True)
+    rk = ans.rank(q, qvec, snap, qtok=qtok)
     col = STAGE2.index("tm_date")
     texts = [snap.sentences[r].text for r in rk.rows]
     dated = texts.index("The Iron Bridge opened in 1781 after three years of work.")

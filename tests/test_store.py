@@ -130,3 +130,52 @@ def test_leftovers_of_a_killed_build_are_removed_at_the_next_save(tmp_path, fake
     os.utime(stale, (old, old))
     s.remove("cats")
     assert not stale.exists() and fresh.exists()
+
+
+def test_word_piece_vectors_round_trip_memory_mapped(tmp_path, fake_encoder) -> None:
+    s1 = Store(tmp_path, fake_encoder)
+    s1.sync(articles())
+    t1 = s1.snapshot.tokens
+    assert t1 is not None and len(t1) == 4
+    s2 = Store(tmp_path, fake_encoder)
+    s2.load()
+    t2 = s2.snapshot.tokens
+    assert isinstance(t2.vectors, np.memmap)
+    assert t2.offsets.tolist() == t1.offsets.tolist() and np.array_equal(t2.ids, t1.ids)
+    assert np.array_equal(np.asarray(t2.vectors), t1.vectors)
+    assert s2.remove("cats")
+    assert len(s2.snapshot.tokens) == 2 and s2.snapshot.article_tokens("rockets").ids.tolist() == t1.rows(2, 4).ids.tolist()
+
+
+def test_an_index_built_without_word_pieces_is_embedded_again_once(tmp_path, fake_encoder) -> None:
+    Store(tmp_path, fake_encoder).sync(articles())
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    for role in ("token_vectors", "token_ids", "token_offsets"):  # what an older build wrote
+        (tmp_path / manifest["files"].pop(role)["name"]).unlink()
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    old = Store(tmp_path, fake_encoder)
+    assert old.load() and old.snapshot.tokens is None
+    assert old.sync(articles()).embedded == 4 and old.snapshot.tokens is not None
+    again = Store(tmp_path, fake_encoder)
+    again.load()
+    assert again.snapshot.tokens is not None and again.sync(articles()).embedded == 0
+
+
+def test_a_damaged_word_piece_file_is_detected(tmp_path, fake_encoder) -> None:
+    Store(tmp_path, fake_encoder).sync(articles())
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    f = tmp_path / manifest["files"]["token_vectors"]["name"]
+    f.write_bytes(f.read_bytes()[:-8])
+    with pytest.raises(IndexCorrupt, match="checksum"):
+        Store(tmp_path, fake_encoder).load()
+
+
+def test_large_indexes_keep_no_word_pieces(tmp_path, fake_encoder, monkeypatch) -> None:
+    import retrieval.store as store_mod
+
+    monkeypatch.setattr(store_mod, "TOKEN_LIMIT", 3)
+    s = Store(tmp_path, fake_encoder)
+    s.sync(articles())
+    assert s.snapshot.tokens is None
+    assert not any(p.name.startswith("tokens-") for p in tmp_path.iterdir())
+    assert s.remove("cats") and s.snapshot.tokens is None

@@ -1,0 +1,176 @@
+"""Contextual word-piece vectors of sentences, kept from the same forward pass that makes the sentence vectors.
+
+A sentence vector is the mean of its word pieces' vectors; keeping the pieces lets the answerer match a question
+word by word against a candidate sentence (the best-matching piece for each question piece, BERTScore-style), which
+separates the sentence that answers from one that is merely about the same thing. Special tokens and punctuation
+are left out; vectors are unit length, stored as float16.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TokenVectors:
+    """Word-piece ids and unit vectors of n sentences, concatenated; sentence i owns rows offsets[i]:offsets[i+1]."""
+
+    ids: np.ndarray  # int32 (T,)
+    offsets: np.ndarray  # int64 (n + 1,)
+    vectors: np.ndarray  # float16 (T, dim)
+
+    def __post_init__(self) -> None:
+        if self.offsets.ndim != 1 or len(self.offsets) < 1 or int(self.offsets[0]) != 0:
+            raise ValueError("offsets must be a 1-d array starting at 0")
+        if int(self.offsets[-1]) != len(self.ids) or len(self.ids) != len(self.vectors):
+            raise ValueError(f"offsets end at {int(self.offsets[-1])} but there are {len(self.ids)} ids and "
+                             f"{len(self.vectors)} vectors")
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of sentence i."""
+        a, b = int(self.offsets[i]), int(self.offsets[i + 1])
+        return self.ids[a:b], self.vectors[a:b]
+
+    def rows(self, lo: int, hi: int) -> "TokenVectors":
+        """Sentences lo..hi-1 as their own TokenVectors (copies: the result outlives a memory-mapped parent)."""
+        a, b = int(self.offsets[lo]), int(self.offsets[hi])
+        return TokenVectors(np.array(self.ids[a:b]), np.array(self.offsets[lo:hi + 1] - a),
+                            np.array(self.vectors[a:b]))
+
+    @staticmethod
+    def empty(dim: int) -> "TokenVectors":
+        return TokenVectors(np.zeros(0, np.int32), np.zeros(1, np.int64), np.zeros((0, dim), np.float16))
+
+    @staticmethod
+    def concat(parts: list["TokenVectors"], dim: int) -> "TokenVectors":
+        """One TokenVectors of the parts' sentences, in order."""
+        if not parts:
+            return TokenVectors.empty(dim)
+        counts = np.concatenate([np.diff(p.offsets) for p in parts])
+        offsets = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        return TokenVectors(np.concatenate([p.ids for p in parts]).astype(np.int32, copy=False), offsets,
+                            np.concatenate([p.vectors for p in parts]).astype(np.float16, copy=False))
+
+    @staticmethod
+    def from_batch(ids: np.ndarray, mask: np.ndarray, hidden: np.ndarray, keep: np.ndarray) -> "TokenVectors":
+        """From one padded batch: (b, seq) ids and attention mask, (b, seq, dim) hidden states, keep[id] mask."""
+        sel = (mask > 0) & keep[ids]
+        counts = sel.sum(1)
+        offsets = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        vecs = hidden[sel].astype(np.float32)
+        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        return TokenVectors(ids[sel].astype(np.int32), offsets, vecs.astype(np.float16))
+
+
+@lru_cache(maxsize=4)
+def keep_mask(tokenizer_json: Path) -> np.ndarray:
+    """keep[id]: the word pieces worth matching (not [CLS]/[SEP]/[PAD]/[UNK]/[MASK], not punctuation alone)."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer_json))
+    size = tok.get_vocab_size()
+    keep = np.ones(size, dtype=bool)
+    for piece, i in tok.get_vocab().items():
+        if i >= size:
+            continue
+        word = piece[2:] if piece.startswith("##") else piece
+        if (piece.startswith("[") and piece.endswith("]")) or not any(ch.isalnum() for ch in word):
+            keep[i] = False
+    return keep
+
+
+@lru_cache(maxsize=4)
+def stop_mask(tokenizer_json: Path) -> np.ndarray:
+    """stop[id]: whole-word pieces that are English function words (left out of a question's pieces)."""
+    from tokenizers import Tokenizer
+
+    from .answer import STOPWORDS
+
+    tok = Tokenizer.from_file(str(tokenizer_json))
+    stop = np.zeros(tok.get_vocab_size(), dtype=bool)
+    for piece, i in tok.get_vocab().items():
+        if i < len(stop) and piece in STOPWORDS:
+            stop[i] = True
+    return stop
+
+
+#: The soft-match features, in the order TokenScorer.features returns them.
+FEATURES = ("tok_rec", "tok_rec_z", "tok_rec_gap", "tok_ctx", "tok_ctx_z")
+
+
+class TokenScorer:
+    """Soft word-by-word match of a question against candidate sentences, IDF-weighted over one snapshot's pieces."""
+
+    def __init__(self, tokens: TokenVectors, vocab_size: int) -> None:
+        self.tokens = tokens
+        self.n = len(tokens)
+        ids = np.asarray(tokens.ids, dtype=np.int64)
+        sent = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(np.asarray(tokens.offsets)))
+        size = max(vocab_size, int(ids.max()) + 1 if len(ids) else 0)
+        pairs = np.unique(sent * size + ids)  # each piece once per sentence: document frequency
+        self.df = np.bincount(pairs % size, minlength=size).astype(np.float32)
+
+    def idf(self, ids: np.ndarray) -> np.ndarray:
+        df = self.df[np.minimum(ids, len(self.df) - 1)] if len(self.df) else np.zeros(len(ids), np.float32)
+        return np.log1p((self.n - df + 0.5) / (df + 0.5)).astype(np.float32)
+
+    def _best(self, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), q pieces): each question piece's best cosine within each row's sentence (0 for none/-1)."""
+        out = np.zeros((len(rows), len(q)), dtype=np.float32)
+        valid = [(j, r) for j, r in enumerate(rows.tolist()) if r >= 0]
+        if not valid:
+            return out
+        offs = self.tokens.offsets
+        spans = [(int(offs[r]), int(offs[r + 1])) for _, r in valid]
+        keep = [(j, a, b) for (j, _), (a, b) in zip(valid, spans) if b > a]
+        if not keep:
+            return out
+        mat = np.concatenate([self.tokens.vectors[a:b] for _, a, b in keep]).astype(np.float32)
+        sims = q @ mat.T  # (q pieces, all candidate pieces)
+        starts = np.cumsum([0] + [b - a for _, a, b in keep[:-1]])
+        best = np.maximum.reduceat(sims, starts, axis=1).T  # (kept rows, q pieces)
+        out[[j for j, _, _ in keep]] = np.maximum(best, 0.0)
+        return out
+
+    def features(self, qids: np.ndarray, qvecs: np.ndarray, rows: np.ndarray, prev: np.ndarray) -> np.ndarray:
+        """FEATURES of each candidate row: its IDF-weighted soft recall of the question's pieces, alone and with
+        the previous sentence of its paragraph (prev[i] = -1 when none), raw, z-scored and as a gap to the best."""
+        out = np.zeros((len(rows), len(FEATURES)), dtype=np.float32)
+        if not len(rows) or not len(qids):
+            return out
+        q = np.asarray(qvecs, dtype=np.float32)
+        w = self.idf(np.asarray(qids, dtype=np.int64))
+        w = w / (float(w.sum()) or 1.0)
+        uniq, inv = np.unique(np.concatenate([rows, prev]), return_inverse=True)  # a candidate is often another's previous
+        best = self._best(q, uniq)
+        own, ctx = best[inv[:len(rows)]], np.maximum(best[inv[:len(rows)]], best[inv[len(rows):]])
+        rec, crec = own @ w, ctx @ w
+        out[:, 0] = rec
+        out[:, 1] = _z(rec)
+        out[:, 2] = rec - rec.max()
+        out[:, 3] = crec
+        out[:, 4] = _z(crec)
+        return out
+
+
+def question_pieces(tokens: TokenVectors, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A question's pieces worth matching: its kept pieces minus function words (all kept ones if that is none)."""
+    ids, vecs = tokens.row(0)
+    content = ~stop[np.minimum(ids, len(stop) - 1)]
+    if content.any():
+        return ids[content], vecs[content]
+    return ids, vecs
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    sd = float(x.std()) if len(x) > 1 else 0.0
+    return (x - float(x.mean())) / sd if sd > 1e-9 else np.zeros_like(x)

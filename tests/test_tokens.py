@@ -1,0 +1,70 @@
+"""Word-piece vectors: their container, which pieces are kept, and soft matching with the real model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from retrieval.tokens import FEATURES, TokenScorer, TokenVectors, keep_mask, question_pieces, stop_mask
+
+
+def _tv(counts: list[int], dim: int = 4) -> TokenVectors:
+    n = sum(counts)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return TokenVectors(np.arange(n, dtype=np.int32), offsets, np.eye(n, dim, dtype=np.float16))
+
+
+def test_rows_and_concat_round_trip() -> None:
+    tv = _tv([2, 0, 3])
+    assert len(tv) == 3
+    ids, vecs = tv.row(2)
+    assert ids.tolist() == [2, 3, 4] and vecs.shape == (3, 4)
+    parts = [tv.rows(0, 1), tv.rows(1, 3)]
+    back = TokenVectors.concat(parts, 4)
+    assert back.offsets.tolist() == [0, 2, 2, 5] and back.ids.tolist() == tv.ids.tolist()
+
+
+def test_offsets_that_do_not_line_up_are_refused() -> None:
+    with pytest.raises(ValueError, match="offsets end at 3"):
+        TokenVectors(np.arange(2, dtype=np.int32), np.array([0, 3]), np.zeros((2, 4), np.float16))
+
+
+def test_special_tokens_and_punctuation_are_not_kept(encoder) -> None:
+    keep = keep_mask(encoder.tokenizer_file())
+    from tokenizers import Tokenizer
+
+    vocab = Tokenizer.from_file(str(encoder.tokenizer_file())).get_vocab()
+    assert not keep[vocab["[CLS]"]] and not keep[vocab["[SEP]"]] and not keep[vocab[","]] and not keep[vocab["’"]]
+    assert keep[vocab["legion"]] and keep[vocab["1969"]] and keep[vocab["##s"]]
+    stop = stop_mask(encoder.tokenizer_file())
+    assert stop[vocab["the"]] and stop[vocab["who"]] and not stop[vocab["legion"]]
+
+
+def test_pieces_come_from_the_same_pass_as_the_sentence_vectors(encoder) -> None:
+    texts = ["Who oversees the legion?", "It’s overseen by Ukraine’s Armed Forces."]
+    vecs, toks = encoder.encode_tokens(texts)
+    assert np.allclose(vecs, encoder.encode(texts), atol=1e-5)
+    assert len(toks) == 2 and toks.vectors.dtype == np.float16
+    norms = np.linalg.norm(toks.vectors.astype(np.float32), axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-2)
+    ids, _ = question_pieces(toks.rows(0, 1), stop_mask(encoder.tokenizer_file()))
+    from tokenizers import Tokenizer
+
+    words = [Tokenizer.from_file(str(encoder.tokenizer_file())).id_to_token(int(i)) for i in ids]
+    assert "who" not in words and "the" not in words and "legion" in words
+
+
+def test_soft_match_prefers_the_reworded_sentence_that_answers(encoder) -> None:
+    sentences = ["The legion was formed in the spring of 2022.",
+                 "It’s overseen by Ukraine’s Armed Forces and commanded by Ukrainian officers.",
+                 "Fighting continued all through the night near the border."]
+    _, toks = encoder.encode_tokens(sentences)
+    scorer = TokenScorer(toks, len(keep_mask(encoder.tokenizer_file())))
+    _, qt = encoder.encode_tokens(["Who supervises the legion?"])
+    qids, qvecs = question_pieces(qt, stop_mask(encoder.tokenizer_file()))
+    feats = scorer.features(qids, qvecs, np.arange(3), np.array([-1, 0, 1]))
+    rec = feats[:, FEATURES.index("tok_rec")]
+    assert int(np.argmax(rec)) == 1, rec
+    # with the previous sentence's pieces (it names the legion), the answer's context match only grows
+    ctx = feats[:, FEATURES.index("tok_ctx")]
+    assert ctx[1] >= rec[1] and feats[1, FEATURES.index("tok_rec_gap")] == 0.0
