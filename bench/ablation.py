@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 from retrieval.answer import ABSTAIN, STAGE1, STAGE2
+from retrieval.tokens import FEATURES as TOKEN_FEATURES
 
-from .data import load_set, question_vectors
+from .data import load_set, question_tokens, question_vectors
 from .fit import ABSTAIN_FIT, DEFAULT, Correct, collect, evaluate, fit_weights, split_articles
 
 CONTEXT = {"dense_ctx", "dense_par", "dense_nb", "bm25_par", "bm25_nb", "overlap_nb", "overlap_par", "dense_prev",
@@ -26,17 +27,20 @@ CUES = {"tm_date", "tm_number", "tm_person", "tm_place", "novel", "novel_date", 
 LEXICAL_EXTRA = {"overlap", "overlap_nb", "overlap_par", "overlap_prefix", "overlap_rank", "bigram", "entity_overlap",
                  "overlap_prev", "anaphor_overlap_prev"}
 STAGE2_ONLY = set(STAGE2) - set(STAGE1)
+PIECES = set(TOKEN_FEATURES) | {"best_tok"}
 BASIC = {"dense", "dense_z", "bm25_n", "bm25_z"}
 
 CONFIGS = [
     ("full answerer", set(), ABSTAIN_FIT),
-    ("- sentence context (neighbours, paragraph)", CONTEXT, ABSTAIN_FIT),
+    ("- word-piece soft match (and its abstention evidence)", PIECES, ABSTAIN_FIT),
+    ("- sentence context (neighbours, paragraph)", CONTEXT | {"tok_ctx", "tok_ctx_z"}, ABSTAIN_FIT),
     ("- answer-type cues", CUES, ABSTAIN_FIT),
     ("- IDF overlap / phrase / prefix / entity features", LEXICAL_EXTRA, ABSTAIN_FIT),
     ("- stage 2 (re-scoring of the shortlist)", STAGE2_ONLY, ABSTAIN_FIT),
     ("dense + BM25 only, calibrated linear fusion", set(STAGE2) - BASIC, ABSTAIN_FIT),
     ("abstention on all evidence (incl. ranking log-odds)", set(), ABSTAIN),
     ("abstention on dense evidence only", set(), ("top_dense", "best_dense")),
+    ("abstention threshold at the answerable edge (budget quantile, no margin)", set(), ABSTAIN_FIT, False),
 ]
 
 
@@ -49,11 +53,12 @@ def sweep(path: Path, thresholds: list[float]) -> None:
     weights = load_weights()
     bench = load_set(path)
     qvecs = question_vectors(bench)
+    qtoks = question_tokens(bench)
     correct = Correct(path.parent)
     rows = []
-    for q, v in zip(bench.questions, qvecs):
+    for q, v, qt in zip(bench.questions, qvecs, qtoks):
         ans = bench.assistants[q["article"]].answerer
-        rk = ans.rank(q["question"], v, ans.store.snapshot)
+        rk = ans.rank(q["question"], v, ans.store.snapshot, qtok=qt)
         ok = bool(q["answers"]) and correct(q, ans.store.snapshot.sentences[rk.rows[0]].text)
         rows.append((q["kind"], rk.p_abstain, ok))
     kinds = sorted({k for k, _, _ in rows} - {"answerable"})
@@ -81,23 +86,25 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     bench = load_set(args.questions)
     qvecs = question_vectors(bench)
+    qtoks = question_tokens(bench)
     fit_arts, held = split_articles(bench.questions)
     answerer_of = lambda q: bench.assistants[q["article"]].answerer  # noqa: E731
     items = collect(bench, qvecs, answerer_of, Correct(args.questions.parent))
     fit = [i for i, it in enumerate(items) if it.q["article"] in fit_arts]
     others = [(x, load_set(x)) for x in args.report]
-    others = [(x, b, question_vectors(b), Correct(x.parent)) for x, b in others]
+    others = [(x, b, question_vectors(b), Correct(x.parent), question_tokens(b)) for x, b in others]
     cols = ["P@1", "R@3", "false_abstain", "abstain[off-topic]"]
     head = "| configuration | squad-v1.1 held-out P@1 / R@3 / false_abs / off-topic |" + "".join(
         f" {x.stem} P@1 / R@3 / false_abs / off-topic{' / unans' if 'v2' in x.stem else ''} |" for x, *_ in others)
     print(head)
     print("|---|---|" + "---|" * len(others))
-    for name, drop, afit in CONFIGS:
-        w = fit_weights(items, fit, qvecs, answerer_of, drop, abstain_fit=tuple(afit))
-        r = evaluate(bench, qvecs, w, Correct(args.questions.parent), held)
+    for name, drop, afit, *margin in CONFIGS:
+        w = fit_weights(items, fit, qvecs, answerer_of, drop, abstain_fit=tuple(afit), qtoks=qtoks,
+                        margin=margin[0] if margin else True)
+        r = evaluate(bench, qvecs, w, Correct(args.questions.parent), held, qtoks)
         cells = [" / ".join(str(r.get(c)) for c in cols)]
-        for x, b, qv, corr in others:
-            o = evaluate(b, qv, w, corr)
+        for x, b, qv, corr, qt in others:
+            o = evaluate(b, qv, w, corr, None, qt)
             cells.append(" / ".join(str(o.get(c)) for c in cols + (["abstain[unanswerable]"] if "v2" in x.stem else [])))
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
     return 0

@@ -164,7 +164,7 @@ def evaluate(bench, qvecs: np.ndarray, weights: dict[str, Any], correct: Correct
 
 def fit_weights(items: list[Item], fit: list[int], qvecs, answerer_of, drop: set[str] = frozenset(),  # type: ignore[no-untyped-def]
                 l2: float = L2, budget: float = ABSTAIN_BUDGET, verbose: bool = True,
-                abstain_fit: tuple[str, ...] = ABSTAIN_FIT, qtoks=None) -> dict[str, Any]:
+                abstain_fit: tuple[str, ...] = ABSTAIN_FIT, qtoks=None, margin: bool = True) -> dict[str, Any]:
     """Stage 1, stage 2 (with and without word-piece features) and abstention weights fitted on the items at fit."""
     mask1 = np.array([f not in drop for f in STAGE1], dtype=float)
     mask2 = np.array([f not in drop for f in STAGE2], dtype=float)
@@ -177,7 +177,7 @@ def fit_weights(items: list[Item], fit: list[int], qvecs, answerer_of, drop: set
                "stage2": {"bias": 0.0, "coef": dict(zip(STAGE2, map(float, w2)))},
                "stage2_plain": {"bias": 0.0, "coef": {f: float(c) for f, c in zip(STAGE2, w2p) if f not in TOKEN_FEATURES}}}
     for key, w, feats in (("abstain", w2, abstain_fit), ("abstain_plain", w2p, tuple(f for f in abstain_fit if f != "best_tok"))):
-        weights[key] = fit_abstain(abstain_evidence(items, s2data, answerer_of, w), fit, drop, feats, budget)
+        weights[key] = fit_abstain(abstain_evidence(items, s2data, answerer_of, w), fit, drop, feats, budget, margin)
     weights["second_margin"] = 0.0
     return weights
 
@@ -204,7 +204,7 @@ def abstain_evidence(items: list[Item], s2data, answerer_of, w2: np.ndarray) -> 
 
 
 def fit_abstain(evid: list[tuple[dict[str, float], str]], fit: list[int], drop: set[str], feats: tuple[str, ...],
-                budget: float = ABSTAIN_BUDGET) -> dict[str, Any]:
+                budget: float = ABSTAIN_BUDGET, margin: bool = True) -> dict[str, Any]:
     """Logistic model of 'not answerable' on the fit items, and its threshold.
 
     The threshold sits midway, in log-odds, between the fit half's answerable questions at the budget quantile
@@ -227,7 +227,7 @@ def fit_abstain(evid: list[tuple[dict[str, float], str]], fit: list[int], drop: 
     z_off = np.sort(z[fidx][yab[fidx]])
     lo = float(z_ans[min(len(z_ans) - 1, int(np.floor(len(z_ans) * (1 - budget))))])
     hi = float(np.quantile(z_off, 0.01)) if len(z_off) else lo
-    thr_z = (lo + max(lo, hi)) / 2
+    thr_z = (lo + max(lo, hi)) / 2 if margin else lo + 1e-6
     return {"bias": bias, "coef": dict(zip(ABSTAIN, map(float, coef))), "threshold": float(1 / (1 + np.exp(-thr_z)))}
 
 
