@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 
-import gradio as gr
+from .lean import deferred_imports
+
+with deferred_imports():  # Gradio's unused eager imports (pandas, IPython) stay unloaded: see web/lean.py
+    import gradio as gr
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -132,7 +135,9 @@ def build_app(assistant: Assistant, *, allow_origins: list[str] | None = None, r
         return HTMLResponse(api_routes.docs_html(api.openapi()))
 
     redact_gradio_tracebacks()
-    demo = build_chat(assistant)
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=settings.max_queue)
-    # uploads to /gradio_api/upload past the article file limit are cut off with a 413 while they arrive
-    return gr.mount_gradio_app(api, demo, path="/", css=CSS, footer_links=["api"], max_file_size=MAX_DOCUMENT_BYTES)
+    with deferred_imports():  # building the Blocks asks whether it runs in a notebook: without IPython loaded, it does not
+        demo = build_chat(assistant)
+        demo.queue(default_concurrency_limit=CONCURRENCY, max_size=settings.max_queue)
+        # uploads to /gradio_api/upload past the article file limit are cut off with a 413 while they arrive
+        return gr.mount_gradio_app(api, demo, path="/", css=CSS, footer_links=["api"],
+                                   max_file_size=MAX_DOCUMENT_BYTES)
