@@ -121,6 +121,9 @@ class OnnxEncoder:
         if threads:
             opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        # Idle intra-op threads sleep instead of spinning: on a few shared cores (the server answering 2 at once,
+        # other processes) spinning threads burn the CPU the working ones need. Same vectors (bench/PERF.md).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", os.environ.get("RETRIEVAL_ONNX_SPIN", "0"))
         try:
             # from the path, not from bytes: holding the file in a Python bytes object as well would add ~90 MB of peak RSS
             return ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])

@@ -225,18 +225,13 @@ class Store:
                     merged[aid] = art
                     todo.append(art)
             total = sum(len(a.sentences) for a in todo)
-            done = 0
             if progress is None and total:
                 progress = TerminalProgress()
+            vecs = self._embed([s.text for a in todo for s in a.sentences], progress)
+            row = 0
             for art in todo:
-                texts = [s.text for s in art.sentences]
-                parts = []
-                for lo in range(0, len(texts), 256):
-                    parts.append(self.encoder.encode(texts[lo:lo + 256]))
-                    done += len(texts[lo:lo + 256])
-                    if progress:
-                        progress(done, total)
-                vba[art.id] = np.vstack(parts)
+                vba[art.id] = vecs[row:row + len(art.sentences)]
+                row += len(art.sentences)
             report.embedded = total
             if report.added or report.updated or report.removed or not (self.directory / MANIFEST).exists():
                 snap = Snapshot.make(merged, vba, self.encoder.dimension, exact_limit=self.exact_limit)
@@ -244,6 +239,21 @@ class Store:
                 self._snapshot = snap
             report.seconds = time.perf_counter() - t0
             return report
+
+    def _embed(self, texts: list[str], progress: ProgressFn | None) -> np.ndarray:
+        """All new sentences in one pass, longest first, as one encode call would batch them: batches of similar
+        lengths pad little (per-article 256-sentence chunks made the build ~1.3x slower than one bare encode call
+        on the same sentences, bench.perf). Slices are whole batches, so each batch, and each vector, is the one a
+        single call makes."""
+        vecs = np.zeros((len(texts), self.encoder.dimension), np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # stable, as the encoders order a call
+        step = max(1, getattr(self.encoder, "batch_size", Encoder.BATCH_SIZE)) * 8
+        for lo in range(0, len(order), step):
+            idx = order[lo:lo + step]
+            vecs[idx] = self.encoder.encode([texts[i] for i in idx])
+            if progress:
+                progress(min(lo + step, len(order)), len(order))
+        return vecs
 
     def remove(self, article_id: str) -> bool:
         """Drop one article's vectors and metadata; False when it is not in the index."""

@@ -23,7 +23,7 @@ from .api import ApiSettings, redacted_traceback
 from .chat import CSS, build_chat
 
 #: Chat events that may run at once; more wait in the queue (up to QUEUE_SIZE, or $ASK_MAX_QUEUE, then "busy").
-CONCURRENCY = 4
+CONCURRENCY = api_routes.API_CONCURRENCY
 QUEUE_SIZE = api_routes.API_QUEUE
 
 
