@@ -98,3 +98,9 @@ def test_no_graph_is_exported_from_tampered_weights(tmp_path) -> None:
     with pytest.raises(ModelError, match="does not match"):
         onnx_backend.OnnxEncoder(dst, cache_dir=tmp_path / "cache", verify=lambda: embed.verify_model(dst))
     assert not list((tmp_path / "cache").glob("*.onnx")) if (tmp_path / "cache").exists() else True
+
+
+def test_intra_op_threads_sleep_instead_of_spinning(onnx_encoder) -> None:
+    """Spinning idle threads take the CPU that concurrent answers need on a few shared cores (bench/PERF.md)."""
+    opts = onnx_encoder.model.session.get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"

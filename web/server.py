@@ -60,6 +60,15 @@ def redact_gradio_tracebacks() -> None:
             mod.traceback = _RedactedTracebacks()  # type: ignore[attr-defined]
 
 
+def skip_monitoring_summary(demo: gr.Blocks) -> None:
+    """Gradio's queue recomputes the summary of its monitoring dashboard after every event: a pandas DataFrame over up
+    to 10,000 past events (pandas loaded, ~40 MB; ~25 ms of CPU per chat answer). The dashboard is off here (no
+    enable_monitoring), so nothing reads the summary: it stays the empty one."""
+    queue = getattr(demo, "_queue", None)
+    if queue is not None and hasattr(queue, "compute_analytics_summary") and not getattr(demo, "enable_monitoring", False):
+        queue.compute_analytics_summary = lambda records: queue.cached_event_analytics_summary
+
+
 class FrameGuard:
     """Pages other than /widget may only be framed by the server's own pages (anti-clickjacking); unused Gradio
     routes (BLOCKED_PREFIXES) answer 404; on a loopback-only server, requests addressed to another domain name
@@ -138,6 +147,7 @@ def build_app(assistant: Assistant, *, allow_origins: list[str] | None = None, r
     with deferred_imports():  # building the Blocks asks whether it runs in a notebook: without IPython loaded, it does not
         demo = build_chat(assistant)
         demo.queue(default_concurrency_limit=CONCURRENCY, max_size=settings.max_queue)
+        skip_monitoring_summary(demo)
         # uploads to /gradio_api/upload past the article file limit are cut off with a 413 while they arrive
         return gr.mount_gradio_app(api, demo, path="/", css=CSS, footer_links=["api"],
                                    max_file_size=MAX_DOCUMENT_BYTES)
