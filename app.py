@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command:
         return run_command(args)
     t0 = time.perf_counter()
+    from web.lean import limit_malloc_arenas, release_free_memory
+
+    limit_malloc_arenas()  # before the model's and the server's threads start
     articles = args.article
     if args.articles:
         try:
@@ -145,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for w in assistant.warnings:
         print(f"warning: {w}", file=sys.stderr)
+    release_free_memory()  # loading the model's graph freed ~30 MB that glibc would keep
     print(f"index: {len(assistant.articles())} article(s) in {Path(args.index_dir).resolve()}; embedded "
           f"{report.embedded} sentence(s) (added {len(report.added)}, re-indexed {len(report.updated)}, "
           f"unchanged {len(report.unchanged)}) in {time.perf_counter() - t0:.1f}s", flush=True)
@@ -154,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     from web.server import build_app
 
     app = build_app(assistant, settings=args.api)
+    release_free_memory()
     print(f"Chat served at http://{args.host}:{args.port}/ (ready {time.perf_counter() - t0:.1f}s after start)",
           flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -395,7 +395,18 @@ def _ask_gradio(client, base: str, q: str) -> bool:  # type: ignore[no-untyped-d
     return True
 
 
-def load_test(fn, base: str, questions: list[str], clients: int, seconds: float) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def cpu_seconds(pid: int | str = "self") -> float:
+    """User + system CPU time a process has used so far (from /proc), in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def load_test(fn, base: str, questions: list[str], clients: int, seconds: float,  # type: ignore[no-untyped-def]
+              server_pid: int | None = None) -> dict[str, Any]:
+    """C client threads (httpx, keep-alive) in this process; also the CPU the clients and the server used."""
     import httpx
 
     lat: list[float] = []
@@ -420,13 +431,19 @@ def load_test(fn, base: str, questions: list[str], clients: int, seconds: float)
                 i += clients
 
     t0 = time.perf_counter()
+    c0, s0 = time.process_time(), cpu_seconds(server_pid) if server_pid else float("nan")
     ths = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
     for th in ths:
         th.start()
     for th in ths:
         th.join()
     wall = time.perf_counter() - t0
-    return {"answers": len(lat), "per_s": len(lat) / wall, "errors": errors[0], "p50": pct(lat, 50), "p95": pct(lat, 95)}
+    client_cpu = time.process_time() - c0
+    server_cpu = (cpu_seconds(server_pid) - s0) if server_pid else float("nan")
+    return {"answers": len(lat), "per_s": len(lat) / wall, "errors": errors[0], "p50": pct(lat, 50), "p95": pct(lat, 95),
+            "client_cpu_ms_per_answer": 1000 * client_cpu / max(1, len(lat)),
+            "server_cpu_ms_per_answer": 1000 * server_cpu / max(1, len(lat)),
+            "client_cores": client_cpu / wall, "server_cores": server_cpu / wall}
 
 
 def section_http(rep: Report, args, work: Path, assistant, backend: str, cold: dict[str, float] | None) -> None:  # type: ignore[no-untyped-def]
@@ -435,12 +452,16 @@ def section_http(rep: Report, args, work: Path, assistant, backend: str, cold: d
 
     print(f"[http] {args.clients} clients x {args.seconds}s, backend {backend}", flush=True)
     secs = args.seconds
-    # in-process floor: the same assistant, answering back to back
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < min(secs, 10):
-        assistant.answer(SEED_QUESTIONS[n % len(SEED_QUESTIONS)])
-        n += 1
-    inproc = n / (time.perf_counter() - t0)
+    def in_process() -> tuple[float, float]:
+        """The floor: the same assistant answering back to back in this process (answers/s, CPU ms per answer)."""
+        n, t0, c0 = 0, time.perf_counter(), time.process_time()
+        while time.perf_counter() - t0 < min(secs, 10):
+            assistant.answer(SEED_QUESTIONS[n % len(SEED_QUESTIONS)])
+            n += 1
+        return n / (time.perf_counter() - t0), 1000 * (time.process_time() - c0) / n
+
+    # measured before and after the load tests (the load from other processes moves): the floor is their mean
+    inproc_runs = [in_process()]
     port = _free_port()
     env = dict(os.environ, RETRIEVAL_BACKEND=backend, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     t_start = time.perf_counter()
@@ -471,22 +492,28 @@ def section_http(rep: Report, args, work: Path, assistant, backend: str, cold: d
                     note="polling every 0.1 s")
         results = {}
         if api:
-            results["/api/ask"] = load_test(_ask_api, base, SEED_QUESTIONS, args.clients, secs)
-        results["gradio /ask"] = load_test(_ask_gradio, base, SEED_QUESTIONS, args.clients, secs)
+            results["/api/ask"] = load_test(_ask_api, base, SEED_QUESTIONS, args.clients, secs, proc.pid)
+        results["gradio /ask"] = load_test(_ask_gradio, base, SEED_QUESTIONS, args.clients, secs, proc.pid)
         server_hwm = hwm_mb(proc.pid)
+        inproc_runs.append(in_process())
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+    inproc = float(np.mean([r[0] for r in inproc_runs]))
+    inproc_cpu = float(np.mean([r[1] for r in inproc_runs]))
     for name, r in results.items():
-        ok_note = f"{r['answers']} answers, {r['errors']} errors, p50 {r['p50']:.0f} ms, p95 {r['p95']:.0f} ms"
+        ok_note = (f"{r['answers']} answers, {r['errors']} errors, p50 {r['p50']:.0f} ms, p95 {r['p95']:.0f} ms; "
+                   f"CPU per answer: server {r['server_cpu_ms_per_answer']:.1f} ms, load client "
+                   f"{r['client_cpu_ms_per_answer']:.1f} ms ({r['client_cores']:.2f} cores)")
         rep.add(f"HTTP {name}: answers/s, {args.clients} clients, {secs:.0f} s", f"{r['per_s']:.1f}/s",
-                f"{inproc:.1f}/s in-process", r["per_s"] / inproc, ">= 0.5x", note=ok_note)
+                f"{inproc:.1f}/s in-process, sequential (before {inproc_runs[0][0]:.1f}, after {inproc_runs[-1][0]:.1f}; "
+                f"{inproc_cpu:.1f} ms CPU per answer)", r["per_s"] / inproc, ">= 0.5x", note=ok_note)
         if r["errors"]:
             rep.rows[-1].ok = False
-    rep.details["http"] = {"inprocess_per_s": inproc, **results, "server_hwm_mb": server_hwm, "errors": dict(ERRORS)}
+    rep.details["http"] = {"inprocess_per_s": inproc, "inprocess_runs": inproc_runs, **results, "server_hwm_mb": server_hwm, "errors": dict(ERRORS)}
     if ERRORS:
         print(f"  HTTP errors: {ERRORS}", flush=True)
     if cold:

@@ -122,6 +122,9 @@ class OnnxEncoder:
         if threads:
             opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        # Idle intra-op threads sleep instead of spinning: on a few shared cores (the server answering 2 at once,
+        # other processes) spinning threads burn the CPU the working ones need. Same vectors (bench/PERF.md).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", os.environ.get("RETRIEVAL_ONNX_SPIN", "0"))
         try:
             # from the path, not from bytes: holding the file in a Python bytes object as well would add ~90 MB of peak RSS
             return ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
@@ -244,8 +247,7 @@ def _reorder(parts: list[tuple[np.ndarray, "TokenVectors"]], n: int) -> "TokenVe
     """Batches were formed by length: put their sentences back in input order."""
     from .tokens import TokenVectors
 
-    rows: list[TokenVectors | None] = [None] * n
-    for idx, tv in parts:
-        for j, i in enumerate(idx.tolist()):
-            rows[i] = tv.rows(j, j + 1)
-    return TokenVectors.concat([r for r in rows if r is not None], DIMENSION)
+    done = np.concatenate([idx for idx, _ in parts]) if parts else np.zeros(0, np.int64)
+    pos = np.empty(n, dtype=np.int64)
+    pos[done] = np.arange(len(done))
+    return TokenVectors.concat([tv for _, tv in parts], DIMENSION).take(pos)

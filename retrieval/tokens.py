@@ -44,6 +44,17 @@ class TokenVectors:
         return TokenVectors(np.array(self.ids[a:b]), np.array(self.offsets[lo:hi + 1] - a),
                             np.array(self.vectors[a:b]))
 
+    def take(self, rows: np.ndarray) -> "TokenVectors":
+        """The given sentences, in the given order, as their own TokenVectors."""
+        rows = np.asarray(rows, dtype=np.int64)
+        offs = np.asarray(self.offsets)
+        starts = offs[rows]
+        counts = offs[rows + 1] - starts
+        offsets = np.zeros(len(rows) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        idx = np.repeat(starts - offsets[:-1], counts) + np.arange(int(offsets[-1]), dtype=np.int64)
+        return TokenVectors(np.asarray(self.ids)[idx], offsets, np.asarray(self.vectors)[idx])
+
     @staticmethod
     def empty(dim: int) -> "TokenVectors":
         return TokenVectors(np.zeros(0, np.int32), np.zeros(1, np.int64), np.zeros((0, dim), np.float16))

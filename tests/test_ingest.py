@@ -173,3 +173,28 @@ def test_oversized_text_is_refused_before_reading(tmp_path) -> None:
     assert "huge.txt" in str(info.value)
     with pytest.raises(ArticleError, match="limit"):
         parse_article("Big\n\n" + "Words go here. " * (MAX_ARTICLE_BYTES // 15 + 10), name="pasted text")
+
+
+def test_pysbd_patterns_compiled_once_split_exactly_as_plain_re() -> None:
+    """The pattern cache handed to pysbd (ingest._CompiledOnce) changes its speed, never its sentences."""
+    import re
+    import sys
+
+    from retrieval import ingest
+
+    seg = ingest._segmenter()
+    paragraphs = [p for p in SEED.read_text(encoding="utf-8").split("\n") if p.strip()]
+    paragraphs += ["Dr. Smith met Mr. J. R. R. Tolkien at 5 p.m. in the U.S.A. on Jan. 3. They talked (e.g. about Ch. 2)!",
+                   "Is it 3.14? Yes... it is. \u201cReally?\u201d she asked. i. One ii. Two"]
+    cached = [seg.segment(p) for p in paragraphs]
+    patched = {n: m.re for n, m in list(sys.modules.items())
+               if n.startswith("pysbd") and isinstance(getattr(m, "re", None), ingest._CompiledOnce)}
+    assert "pysbd.abbreviation_replacer" in patched, "pysbd does not use the pattern cache"
+    try:
+        for n in patched:
+            sys.modules[n].re = re  # type: ignore[attr-defined]
+        plain = [seg.segment(p) for p in paragraphs]
+    finally:
+        for n, cache in patched.items():
+            sys.modules[n].re = cache  # type: ignore[attr-defined]
+    assert cached == plain

@@ -73,7 +73,8 @@ def test_an_export_that_disagrees_with_torch_is_refused(onnx_encoder, monkeypatc
         def __call__(self, *args):  # noqa: ANN002
             import torch
 
-            return torch.from_numpy(enc.session.run(None, enc._batch(onnx_backend.PROBES))[0])
+            vecs, hidden = enc.session.run(None, enc._batch(onnx_backend.PROBES))  # as the exported module returns
+            return torch.from_numpy(vecs), torch.from_numpy(hidden)
 
     with pytest.raises(onnx_backend.ModelError, match="disagrees"):
         enc._check(enc.path.read_bytes(), Same())
@@ -98,3 +99,9 @@ def test_no_graph_is_exported_from_tampered_weights(tmp_path) -> None:
     with pytest.raises(ModelError, match="does not match"):
         onnx_backend.OnnxEncoder(dst, cache_dir=tmp_path / "cache", verify=lambda: embed.verify_model(dst))
     assert not list((tmp_path / "cache").glob("*.onnx")) if (tmp_path / "cache").exists() else True
+
+
+def test_intra_op_threads_sleep_instead_of_spinning(onnx_encoder) -> None:
+    """Spinning idle threads take the CPU that concurrent answers need on a few shared cores (bench/PERF.md)."""
+    opts = onnx_encoder.model.session.get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"

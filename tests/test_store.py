@@ -179,3 +179,18 @@ def test_large_indexes_keep_no_word_pieces(tmp_path, fake_encoder, monkeypatch) 
     assert s.snapshot.tokens is None
     assert not any(p.name.startswith("tokens-") for p in tmp_path.iterdir())
     assert s.remove("cats") and s.snapshot.tokens is None
+
+
+def test_a_build_embeds_new_sentences_as_one_encode_call_would(tmp_path, encoder) -> None:
+    """New articles are embedded in one length-sorted pass, in whole batches: the vectors are those of a single
+    encode call on the same sentences (what bench.perf's build floor times), and each article gets its own rows."""
+    arts = [read_article(SEED)] + articles()
+    seen: list[tuple[int, int]] = []
+    store = Store(tmp_path / "idx", encoder)
+    report = store.sync(arts, progress=lambda done, total: seen.append((done, total)))
+    texts = [s.text for a in arts for s in a.sentences]
+    assert report.embedded == len(texts) and seen[-1] == (len(texts), len(texts))
+    assert np.array_equal(store.snapshot.vectors, encoder.encode(texts))
+    for a in arts:
+        lo, hi = store.snapshot.offsets[a.id]
+        assert [s.text for s in store.snapshot.sentences[lo:hi]] == [s.text for s in a.sentences]

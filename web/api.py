@@ -34,7 +34,9 @@ MAX_HISTORY = 50
 #: Questions per minute per client address when nothing is configured (loopback clients are exempt by default).
 DEFAULT_RATE_LIMIT = 30
 #: Questions answered at once through the API; more wait (up to API_QUEUE, or $ASK_MAX_QUEUE), then get a 503.
-API_CONCURRENCY = 4
+#: One per core (at most 4): each answer is CPU-bound (the model uses every core), so more at once only adds
+#: contention (bench/PERF.md, HTTP rows).
+API_CONCURRENCY = max(1, min(4, os.cpu_count() or 1))
 API_QUEUE = 64
 
 ENV_ORIGINS = "ASK_ALLOW_ORIGINS"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 
-import gradio as gr
+from .lean import deferred_imports
+
+with deferred_imports():  # Gradio's unused eager imports (pandas, IPython) stay unloaded: see web/lean.py
+    import gradio as gr
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -20,7 +23,7 @@ from .api import ApiSettings, redacted_traceback
 from .chat import CSS, build_chat
 
 #: Chat events that may run at once; more wait in the queue (up to QUEUE_SIZE, or $ASK_MAX_QUEUE, then "busy").
-CONCURRENCY = 4
+CONCURRENCY = api_routes.API_CONCURRENCY
 QUEUE_SIZE = api_routes.API_QUEUE
 
 
@@ -55,6 +58,15 @@ def redact_gradio_tracebacks() -> None:
     for mod in (gradio.queueing, gradio.routes, gradio.route_utils):
         if getattr(mod, "traceback", None) is not None:
             mod.traceback = _RedactedTracebacks()  # type: ignore[attr-defined]
+
+
+def skip_monitoring_summary(demo: gr.Blocks) -> None:
+    """Gradio's queue recomputes the summary of its monitoring dashboard after every event: a pandas DataFrame over up
+    to 10,000 past events (pandas loaded, ~40 MB; ~25 ms of CPU per chat answer). The dashboard is off here (no
+    enable_monitoring), so nothing reads the summary: it stays the empty one."""
+    queue = getattr(demo, "_queue", None)
+    if queue is not None and hasattr(queue, "compute_analytics_summary") and not getattr(demo, "enable_monitoring", False):
+        queue.compute_analytics_summary = lambda records: queue.cached_event_analytics_summary
 
 
 class FrameGuard:
@@ -132,7 +144,10 @@ def build_app(assistant: Assistant, *, allow_origins: list[str] | None = None, r
         return HTMLResponse(api_routes.docs_html(api.openapi()))
 
     redact_gradio_tracebacks()
-    demo = build_chat(assistant)
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=settings.max_queue)
-    # uploads to /gradio_api/upload past the article file limit are cut off with a 413 while they arrive
-    return gr.mount_gradio_app(api, demo, path="/", css=CSS, footer_links=["api"], max_file_size=MAX_DOCUMENT_BYTES)
+    with deferred_imports():  # building the Blocks asks whether it runs in a notebook: without IPython loaded, it does not
+        demo = build_chat(assistant)
+        demo.queue(default_concurrency_limit=CONCURRENCY, max_size=settings.max_queue)
+        skip_monitoring_summary(demo)
+        # uploads to /gradio_api/upload past the article file limit are cut off with a 413 while they arrive
+        return gr.mount_gradio_app(api, demo, path="/", css=CSS, footer_links=["api"],
+                                   max_file_size=MAX_DOCUMENT_BYTES)
