@@ -102,6 +102,13 @@ class OnnxEncoder:
         tok.no_padding()  # padded per batch to its longest sentence, below
         self.tokenizer = tok
         self.session = self._load_or_export(threads)
+        import onnxruntime as ort
+
+        #: After the last batch of a multi-sentence call, onnxruntime hands the activation memory of its batches back
+        #: (a 30-sentence batch grows its arena by ~50 MB that a serving process would otherwise keep); a question's
+        #: single-sentence calls keep the arena as it is.
+        self._shrink_arena = ort.RunOptions()
+        self._shrink_arena.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
     # ---- the cached graph ------------------------------------------------------------------------
     def _load_or_export(self, threads: int | None):  # type: ignore[no-untyped-def]
@@ -213,9 +220,11 @@ class OnnxEncoder:
                 from tqdm import tqdm
 
                 bar = tqdm(total=len(items), desc="Embedding", unit="sent")
+            last = (len(items) - 1) // batch_size * batch_size
             for lo in range(0, len(items), batch_size):
                 idx = order[lo:lo + batch_size]
-                vecs = self.session.run(["sentence_embedding"], self._batch([items[i] for i in idx]))[0]
+                opts = self._shrink_arena if lo == last and len(items) > 1 else None
+                vecs = self.session.run(["sentence_embedding"], self._batch([items[i] for i in idx]), opts)[0]
                 out[idx] = vecs
                 if bar is not None:
                     bar.update(len(idx))
