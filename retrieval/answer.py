@@ -211,6 +211,26 @@ def _unit(m: np.ndarray) -> np.ndarray:
     return (m / n).astype(np.float32)
 
 
+#: Rows per matrix-vector product on the per-question path: OpenBLAS threads larger ones, and waking its threads on a
+#: busy machine costs milliseconds, far more than the product (row blocks give bit-identical results).
+_DOT_BLOCK = 512
+
+
+def _dot(m: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """m @ v in blocks of rows, each small enough for OpenBLAS to run it on the calling thread."""
+    if len(m) <= _DOT_BLOCK:
+        return m @ v
+    return np.concatenate([m[i:i + _DOT_BLOCK] @ v for i in range(0, len(m), _DOT_BLOCK)])
+
+
+def _unique(a: np.ndarray) -> np.ndarray:
+    """np.unique of a small integer array by sorting (np.unique's hashing costs more at a few thousand items)."""
+    a = np.sort(a)
+    keep = np.ones(len(a), dtype=bool)
+    keep[1:] = a[1:] != a[:-1]
+    return a[keep]
+
+
 def _zscore(x: np.ndarray) -> np.ndarray:
     sd = float(x.std()) if len(x) > 1 else 0.0
     return (x - float(x.mean())) / sd if sd > 1e-9 else np.zeros_like(x)
@@ -393,28 +413,20 @@ class _Postings:
         pos = np.flatnonzero(rows[j] == docs)
         return pos, self.weight[a:b][j[pos]]
 
-    def bm25_at(self, terms: dict[str, float], docs: np.ndarray) -> np.ndarray:
-        """bm25(terms)[docs], reading only the query terms' postings (no array over all documents)."""
-        out = np.zeros(len(docs), dtype=np.float32)
+    def at(self, terms: dict[str, float], idf: dict[str, float], docs: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """bm25(terms)[docs] and present(terms, idf)[docs] in one pass over the query terms' postings (no array over
+        all documents), and per term found the positions in docs of the documents containing it."""
+        bm = np.zeros(len(docs), dtype=np.float32)
+        pr = np.zeros(len(docs), dtype=np.float32)
+        found: dict[str, np.ndarray] = {}
         for t, w in terms.items():
             p = self._at(t, docs)
             if p is not None:
-                out[p[0]] += w * p[1]
-        return out
-
-    def present_at(self, terms: dict[str, float], idf: dict[str, float], docs: np.ndarray) -> np.ndarray:
-        """present(terms, idf)[docs], reading only the query terms' postings."""
-        out = np.zeros(len(docs), dtype=np.float32)
-        for t, w in terms.items():
-            p = self._at(t, docs)
-            if p is not None:
-                out[p[0]] += w * idf.get(t, 0.0)
-        return out
-
-    def any_in(self, t: str, docs: np.ndarray) -> bool:
-        """Whether any of docs contains t."""
-        p = self._at(t, docs)
-        return p is not None and len(p[0]) > 0
+                bm[p[0]] += w * p[1]
+                pr[p[0]] += w * idf.get(t, 0.0)
+                found[t] = p[0]
+        return bm, pr, found
 
     def top(self, terms: dict[str, float], k: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
         """The k documents of lo..hi-1 with the highest positive BM25 (ties: lower row first), ascending; only the
@@ -423,6 +435,13 @@ class _Postings:
         buf = getattr(self._local, "buf", None)
         if buf is None:
             buf = self._local.buf = np.zeros(self.n, dtype=np.float32)
+        try:
+            return self._top(buf, terms, k, lo, hi)
+        except BaseException:
+            self._local.buf = None  # possibly left with partial sums
+            raise
+
+    def _top(self, buf: np.ndarray, terms: dict[str, float], k: int, lo: int, hi: int) -> np.ndarray:
         hits = []
         for t, w in terms.items():
             p = self._postings(t, 0, self.n)
@@ -434,17 +453,24 @@ class _Postings:
                 rows, weight = rows[a:b], weight[a:b]
             buf[rows] += w * weight
             hits.append(rows)
-        if not hits:
+        # each touched row once, with its score, leaving the buffer zeroed: every weight is positive, so a row
+        # already taken reads 0 (no sort of all the postings)
+        docs_l, score_l = [], []
+        for rows in hits:
+            sc = buf[rows]
+            new = sc > 0
+            docs_l.append(rows[new])
+            score_l.append(sc[new])
+            buf[rows] = 0.0
+        if not docs_l:
             return np.zeros(0, dtype=np.int64)
-        docs = np.unique(np.concatenate(hits)) if len(hits) > 1 else hits[0]
-        score = buf[docs]
-        buf[docs] = 0.0
-        keep = score > 0
-        docs, score = docs[keep], score[keep]
+        docs, score = np.concatenate(docs_l), np.concatenate(score_l)
         if len(docs) > k:
             kth = -np.partition(-score, k - 1)[k - 1]
             above = docs[score > kth]
-            docs = np.sort(np.concatenate([above, docs[score == kth][:k - len(above)]]))
+            tied = np.sort(docs[score == kth])
+            docs = np.concatenate([above, tied[:k - len(above)]])
+        docs = np.sort(docs)
         return docs.astype(np.int64)
 
 
@@ -473,6 +499,18 @@ def _context(vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray, rows: np.ndarra
     ctx[hp] += 0.5 * vec[p[hp]]
     ctx[hn] += 0.5 * vec[q[hn]]
     return _unit(ctx)
+
+
+def _context_norm(vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The length of each row's context vector before it is made unit (1 where it is 0, as _unit does)."""
+    ctx = vec[rows]
+    p, q = prev[rows], nxt[rows]
+    hp, hn = p >= 0, q >= 0
+    ctx[hp] += 0.5 * vec[p[hp]]
+    ctx[hn] += 0.5 * vec[q[hn]]
+    norm = np.linalg.norm(ctx, axis=1)
+    norm[norm == 0] = 1.0
+    return norm.astype(np.float32)
 
 
 class _Index:
@@ -517,11 +555,14 @@ class _Index:
         if n:
             # materialised only where a full scan can happen (at scale it would double the vectors' memory)
             self.ctx = _context(vec, self.prev, self.next) if n <= FULL_SCAN_LIMIT else _Context(vec, self.prev, self.next)
+            self.ctx_norm = np.concatenate([_context_norm(vec, self.prev, self.next, np.arange(lo, min(n, lo + 65536)))
+                                            for lo in range(0, n, 65536)])
             psum = np.zeros((npar, vec.shape[1]), dtype=np.float32)
             np.add.at(psum, self.par, vec)
             self.parvec = _unit(psum)
         else:
             self.ctx = vec
+            self.ctx_norm = np.ones(0, dtype=np.float32)
             self.parvec = vec
         person = np.array([type_match("person", x) for x in texts], dtype=np.float32)  # place reads the same cue
         self.cue = {"date": np.array([type_match("date", x) for x in texts], dtype=np.float32),
@@ -732,7 +773,7 @@ class Answerer:
         k = CANDIDATES
         _, ids = snap.index.search(qvec[None, :].astype(np.float32), k if article is None else 4 * k)
         dense = ids[0][(ids[0] >= lo) & (ids[0] < hi)]
-        return np.unique(np.concatenate([dense.astype(np.int64), self.index(snap).sent.top(terms, k, lo, hi)]))
+        return _unique(np.concatenate([dense.astype(np.int64), self.index(snap).sent.top(terms, k, lo, hi)]))
 
     def stage1(self, terms: dict[str, float], qvec: np.ndarray, qtype: str, snap: Snapshot, rows: np.ndarray
                ) -> tuple[np.ndarray, dict[str, float]]:
@@ -743,44 +784,47 @@ class Answerer:
             return self._stage1_scope(terms, qvec, qtype, snap, ix, sc)
         # any rows: everything is computed for the rows, their paragraph neighbours and their paragraphs only
         n = len(rows)
-        vec = snap.vectors
-        dense = vec[rows] @ qvec
-        dmax = float(dense.max())
         prev, nxt = ix.prev[rows], ix.next[rows]
         has_p, has_n = prev >= 0, nxt >= 0
-        nb = np.unique(np.concatenate([rows, prev[has_p], nxt[has_n]]))  # rows and neighbours, ascending
+        nb = _unique(np.concatenate([rows, prev[has_p], nxt[has_n]]))  # rows and neighbours, ascending
         at_p, at_n, at_r = np.searchsorted(nb, prev), np.searchsorted(nb, nxt), np.searchsorted(nb, rows)
-        nb_dense = vec[nb] @ qvec
+        nb_dense = _dot(snap.vectors[nb], qvec)  # the one gather of sentence vectors
+        dense = nb_dense[at_r]
+        dmax = float(dense.max())
         dense_prev = np.where(has_p, nb_dense[at_p], 0.0)
-        dense_nb = np.maximum(dense_prev, np.where(has_n, nb_dense[at_n], 0.0))
-        nb_bm = ix.sent.bm25_at(terms, nb)
+        dense_next = np.where(has_n, nb_dense[at_n], 0.0)
+        dense_nb = np.maximum(dense_prev, dense_next)
+        # ctx[r] . q without the context vectors: (v + v_prev / 2 + v_next / 2) . q / |v + v_prev / 2 + v_next / 2|
+        dense_ctx = (dense + 0.5 * dense_prev + 0.5 * dense_next) / ix.ctx_norm[rows]
+        idf = {t: ix.idf(t) for t in terms}
+        total = sum(w * idf[t] for t, w in terms.items()) or 1.0
+        nb_bm, nb_ov, found = ix.sent.at(terms, idf, nb)
+        nb_ov /= total
         bm = nb_bm[at_r]
         bmax = float(bm.max())
         bnorm = bmax if bmax > 0 else 1.0
         bm_nb = np.maximum(np.where(has_p, nb_bm[at_p], 0.0), np.where(has_n, nb_bm[at_n], 0.0)) / bnorm
         pars = ix.par[rows]
-        upars = np.unique(pars)
+        upars = _unique(pars)
         at_par = np.searchsorted(upars, pars)
-        par_bm = ix.para.bm25_at(terms, upars)[at_par]
+        u_bm, u_ov, _ = ix.para.at(terms, idf, upars)
+        par_bm = u_bm[at_par]
         pbmax = float(par_bm.max())
-        idf = {t: ix.idf(t) for t in terms}
-        total = sum(w * idf[t] for t, w in terms.items()) or 1.0
-        nb_ov = ix.sent.present_at(terms, idf, nb) / total
         ov = nb_ov[at_r]
         ov_prev = np.where(has_p, nb_ov[at_p], 0.0)
         ov_nb = np.maximum(ov_prev, np.where(has_n, nb_ov[at_n], 0.0))
-        ov_par = ix.para.present_at(terms, idf, upars)[at_par] / total
+        ov_par = u_ov[at_par] / total
         ana = ix.anaphor[rows]
         pterms: dict[str, float] = {}
         pidf: dict[str, float] = {}
         for t, w in terms.items():
             pterms[t[:PREFIX]] = max(pterms.get(t[:PREFIX], 0.0), w)
             pidf[t[:PREFIX]] = max(pidf.get(t[:PREFIX], 0.0), idf[t])
-        ov_pre = ix.prefix.present_at(pterms, pidf, rows) / (sum(w * pidf[t] for t, w in pterms.items()) or 1.0)
+        ov_pre = ix.prefix.at(pterms, pidf, rows)[1] / (sum(w * pidf[t] for t, w in pterms.items()) or 1.0)
         tm = {t: (ix.cue[t][rows] if qtype == t else np.zeros(n, np.float32)) for t in ("date", "number", "person", "place")}
         cols = {
-            "dense": dense, "dense_z": _zscore(dense), "dense_gap": dense - dmax, "dense_ctx": ix.ctx[rows] @ qvec,
-            "dense_par": ix.parvec[pars] @ qvec, "dense_nb": dense_nb, "bm25_n": bm / bnorm, "bm25_z": _zscore(bm),
+            "dense": dense, "dense_z": _zscore(dense), "dense_gap": dense - dmax, "dense_ctx": dense_ctx,
+            "dense_par": _dot(ix.parvec[pars], qvec), "dense_nb": dense_nb, "bm25_n": bm / bnorm, "bm25_z": _zscore(bm),
             "bm25_par": par_bm / (pbmax if pbmax > 0 else 1.0), "bm25_nb": bm_nb, "overlap": ov, "overlap_nb": ov_nb,
             "overlap_par": ov_par, "dense_rank": _rank_score(dense), "bm25_rank": _rank_score(bm),
             "tm_date": tm["date"], "tm_number": tm["number"], "tm_person": tm["person"], "tm_place": tm["place"],
@@ -793,12 +837,14 @@ class Answerer:
         # follow-up's borrowed words count in full here: the conversation's subject is part of what is asked
         present = 0.0
         total_full = sum(idf.values()) or 1.0
+        is_row = np.zeros(len(nb), dtype=bool)
+        is_row[at_r] = True
         for t in terms:
-            if t in ix.sent.rows and (n == ix.n or ix.sent.any_in(t, rows)):
+            if t in found and (n == ix.n or bool(is_row[found[t]].any())):
                 present += idf[t]
         top_ov = float(ov.max())
         if any(w < 1.0 for w in terms.values()):
-            top_ov = float((ix.sent.present_at(dict.fromkeys(terms, 1.0), idf, rows) / total_full).max())
+            top_ov = float((ix.sent.at(dict.fromkeys(terms, 1.0), idf, rows)[1] / total_full).max())
         evidence = {"top_dense": dmax, "top_overlap": top_ov, "coverage": present / total_full,
                     "top_bm25": bmax, "n_terms": math.log1p(len(terms))}
         return feats, evidence
