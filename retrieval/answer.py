@@ -15,7 +15,6 @@ import re
 import threading
 import time
 import unicodedata
-from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +31,8 @@ MAX_QUESTION_CHARS = 2000
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 #: Above this many sentences in scope, candidates come from FAISS and BM25 top lists instead of a full scan.
 FULL_SCAN_LIMIT = 50_000
+#: Above it, each of the dense (FAISS) and BM25 top lists holds this many sentences.
+CANDIDATES = 256
 #: Stage 2 re-scores this many stage-1 candidates.
 STAGE2_CANDIDATES = 40
 #: BM25 parameters.
@@ -211,6 +212,26 @@ def _unit(m: np.ndarray) -> np.ndarray:
     return (m / n).astype(np.float32)
 
 
+#: Rows per matrix-vector product on the per-question path: OpenBLAS threads larger ones, and waking its threads on a
+#: busy machine costs milliseconds, far more than the product (row blocks give bit-identical results).
+_DOT_BLOCK = 512
+
+
+def _dot(m: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """m @ v in blocks of rows, each small enough for OpenBLAS to run it on the calling thread."""
+    if len(m) <= _DOT_BLOCK:
+        return m @ v
+    return np.concatenate([m[i:i + _DOT_BLOCK] @ v for i in range(0, len(m), _DOT_BLOCK)])
+
+
+def _unique(a: np.ndarray) -> np.ndarray:
+    """np.unique of a small integer array by sorting (np.unique's hashing costs more at a few thousand items)."""
+    a = np.sort(a)
+    keep = np.ones(len(a), dtype=bool)
+    keep[1:] = a[1:] != a[:-1]
+    return a[keep]
+
+
 def _zscore(x: np.ndarray) -> np.ndarray:
     sd = float(x.std()) if len(x) > 1 else 0.0
     return (x - float(x.mean())) / sd if sd > 1e-9 else np.zeros_like(x)
@@ -222,39 +243,140 @@ def _rank_score(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + r)
 
 
+#: Texts tokenised per batch when building the index (bounds the transient per-word strings).
+_TOKENIZE_BATCH = 100_000
+
+
+def _token_ids(texts: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """tokenize(texts) as one vocabulary and CSR arrays (vocab, indptr, ids): no per-text lists are kept, and each
+    distinct word is filtered and stemmed once instead of once per occurrence."""
+    find = _TOKEN.findall
+    raw: dict[str, int] = {}
+    lens: list[int] = []
+    parts: list[np.ndarray] = []
+    for lo in range(0, len(texts), _TOKENIZE_BATCH):
+        found = [find(t.lower().replace("’", "'")) for t in texts[lo:lo + _TOKENIZE_BATCH]]
+        lens.extend(map(len, found))
+        flat = [w for ws in found for w in ws]
+        for w in set(flat).difference(raw):
+            raw[w] = len(raw)
+        parts.append(np.fromiter(map(raw.__getitem__, flat), dtype=np.int32, count=len(flat)))
+        del found, flat
+    words = list(raw)
+    kept = [w for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    stems = _stemmer().stemWords(kept)
+    term: dict[str, int] = {}
+    stem_of = dict(zip(kept, (term.setdefault(s, len(term)) for s in stems)))
+    raw_term = np.fromiter((stem_of.get(w, -1) for w in words), dtype=np.int32, count=len(words))
+    ids = raw_term[np.concatenate(parts)] if parts else np.zeros(0, np.int32)
+    keep = ids >= 0
+    row = np.repeat(np.arange(len(texts), dtype=np.int32), np.asarray(lens, dtype=np.int64))
+    indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row[keep], minlength=len(texts)), out=indptr[1:])
+    return list(term), indptr, ids[keep]
+
+
+class _Tokens(Sequence[list[str]]):
+    """Row r's tokens (tokenize's) as strings, read from the CSR ids: the index keeps no per-sentence lists."""
+
+    def __init__(self, vocab: list[str], indptr: np.ndarray, ids: np.ndarray) -> None:
+        self.vocab, self.indptr, self.ids = vocab, indptr, ids
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    def __getitem__(self, r):  # type: ignore[no-untyped-def, override]
+        if isinstance(r, slice):
+            return [self[i] for i in range(*r.indices(len(self)))]
+        v = self.vocab
+        return [v[i] for i in self.ids[self.indptr[r]:self.indptr[r + 1]].tolist()]
+
+    def length(self) -> np.ndarray:
+        """Tokens per row."""
+        return np.diff(self.indptr)
+
+
+class _TermRows:
+    """Read-only mapping term -> ascending document rows containing it (a view of _Postings' CSR arrays)."""
+
+    def __init__(self, p: _Postings) -> None:
+        self._p = p
+
+    def get(self, t: str, default: np.ndarray | None = None) -> np.ndarray | None:
+        i = self._p.term.get(t)
+        return default if i is None else self._p.row[self._p.ptr[i]:self._p.ptr[i + 1]]
+
+    def __getitem__(self, t: str) -> np.ndarray:
+        got = self.get(t)
+        if got is None:
+            raise KeyError(t)
+        return got
+
+    def __contains__(self, t: object) -> bool:
+        return t in self._p.term
+
+    def __len__(self) -> int:
+        return len(self._p.term)
+
+
 class _Postings:
-    """BM25 over bags of tokens, as per-token arrays (document rows, BM25 term weight): scoring is a few adds."""
+    """BM25 over bags of tokens, as term-major CSR arrays (per term: ascending document rows, BM25 term weights):
+    scoring reads only the query terms' postings."""
 
     def __init__(self, bags: list[list[str]]) -> None:
-        self.n = len(bags)
-        lengths = np.array([len(b) for b in bags], dtype=np.float32)
-        avg = float(lengths.mean()) if self.n and lengths.mean() > 0 else 1.0
-        acc: dict[str, tuple[list[int], list[int]]] = {}
-        for r, bag in enumerate(bags):
-            for t, f in Counter(bag).items():
-                rows, tfs = acc.setdefault(t, ([], []))
-                rows.append(r)
-                tfs.append(f)
-        self.rows: dict[str, np.ndarray] = {}
-        self.weight: dict[str, np.ndarray] = {}
-        self.idf: dict[str, float] = {}
-        for t, (rows, tfs) in acc.items():
-            r = np.array(rows, dtype=np.int64)
-            tf = np.array(tfs, dtype=np.float32)
-            df = len(rows)
-            idf = math.log(1.0 + (self.n - df + 0.5) / (df + 0.5))
-            self.rows[t] = r
-            self.idf[t] = idf
-            self.weight[t] = idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * lengths[r] / avg))
+        vocab: dict[str, int] = {}
+        tid = [vocab.setdefault(t, len(vocab)) for bag in bags for t in bag]
+        doc = np.repeat(np.arange(len(bags), dtype=np.int64), [len(b) for b in bags])
+        self._build(len(bags), list(vocab), doc, np.asarray(tid, dtype=np.int64),
+                    np.array([len(b) for b in bags], dtype=np.float32))
+
+    @classmethod
+    def from_ids(cls, n: int, vocab: list[str], doc: np.ndarray, tid: np.ndarray, lengths: np.ndarray) -> _Postings:
+        """Postings of n documents from parallel arrays (document, term id), one entry per token occurrence."""
+        self = cls.__new__(cls)
+        self._build(n, vocab, doc, tid, lengths)
+        return self
+
+    def _build(self, n: int, vocab: list[str], doc: np.ndarray, tid: np.ndarray, lengths: np.ndarray) -> None:
+        self.n = n
+        avg = float(lengths.mean()) if n and lengths.mean() > 0 else 1.0
+        key = tid.astype(np.int64) * max(n, 1) + doc  # sorted: term-major, rows ascending
+        key.sort()
+        first = np.ones(len(key), dtype=bool)
+        first[1:] = key[1:] != key[:-1]
+        starts = np.flatnonzero(first)
+        del first
+        tf = np.diff(np.append(starts, len(key))).astype(np.float32)
+        key = key[starts]
+        del starts
+        term = (key // max(n, 1)).astype(np.int32)
+        self.row = (key - term.astype(np.int64) * max(n, 1)).astype(np.int32)
+        del key
+        df = np.bincount(term, minlength=len(vocab))
+        self.ptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(df, out=self.ptr[1:])
+        # the same float64 expression per distinct df as a per-term loop would evaluate
+        udf, inv = np.unique(df, return_inverse=True)
+        uidf = [math.log(1.0 + (n - d + 0.5) / (d + 0.5)) for d in udf.tolist()]
+        idf = [uidf[j] for j in inv.tolist()]
+        self.term = {t: i for i, (t, d) in enumerate(zip(vocab, df.tolist())) if d}
+        self.idf: dict[str, float] = {t: idf[i] for t, i in self.term.items()}
+        idf32 = np.asarray(idf, dtype=np.float32)[term]
+        del term
+        lens = lengths[self.row]
+        self.weight = idf32 * tf * (K1 + 1) / (tf + K1 * (1 - B + B * lens / avg))
+        self.rows = _TermRows(self)
+        self._local = threading.local()
 
     def _postings(self, t: str, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Term t's rows within documents lo..hi-1 (relative to lo) and their BM25 weights."""
-        rows = self.rows.get(t)
-        if rows is None:
+        i = self.term.get(t)
+        if i is None:
             return None
-        weight = self.weight[t]
+        a, b = self.ptr[i], self.ptr[i + 1]
+        rows, weight = self.row[a:b], self.weight[a:b]
         if lo or hi != self.n:  # rows are ascending: the window is one slice
-            a, b = np.searchsorted(rows, (lo, hi))
+            a, b = np.searchsorted(rows, np.array((lo, hi), dtype=rows.dtype))  # (same dtype: no copy of rows)
             rows, weight = rows[a:b] - lo, weight[a:b]
         return rows, weight
 
@@ -279,25 +401,148 @@ class _Postings:
                 out[p[0]] += w * idf.get(t, 0.0)
         return out
 
+    def _at(self, t: str, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Positions in docs of the documents containing t, and t's BM25 weights there (docs in any order)."""
+        i = self.term.get(t)
+        if i is None or not len(docs):
+            return None
+        a, b = self.ptr[i], self.ptr[i + 1]
+        rows = self.row[a:b]
+        docs = docs.astype(rows.dtype, copy=False)  # (same dtype: no copy of rows)
+        j = np.searchsorted(rows, docs)
+        np.minimum(j, len(rows) - 1, out=j)
+        pos = np.flatnonzero(rows[j] == docs)
+        return pos, self.weight[a:b][j[pos]]
+
+    def at(self, terms: dict[str, float], idf: dict[str, float], docs: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """bm25(terms)[docs] and present(terms, idf)[docs] in one pass over the query terms' postings (no array over
+        all documents), and per term found the positions in docs of the documents containing it."""
+        bm = np.zeros(len(docs), dtype=np.float32)
+        pr = np.zeros(len(docs), dtype=np.float32)
+        found: dict[str, np.ndarray] = {}
+        for t, w in terms.items():
+            p = self._at(t, docs)
+            if p is not None:
+                bm[p[0]] += w * p[1]
+                pr[p[0]] += w * idf.get(t, 0.0)
+                found[t] = p[0]
+        return bm, pr, found
+
+    def top(self, terms: dict[str, float], k: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """The k documents of lo..hi-1 with the highest positive BM25 (ties: lower row first), ascending; only the
+        query terms' postings are read, summed in a reused per-thread buffer in the order bm25 sums them."""
+        hi = self.n if hi is None else hi
+        buf = getattr(self._local, "buf", None)
+        if buf is None:
+            buf = self._local.buf = np.zeros(self.n, dtype=np.float32)
+        try:
+            return self._top(buf, terms, k, lo, hi)
+        except BaseException:
+            self._local.buf = None  # possibly left with partial sums
+            raise
+
+    def _top(self, buf: np.ndarray, terms: dict[str, float], k: int, lo: int, hi: int) -> np.ndarray:
+        hits = []
+        for t, w in terms.items():
+            p = self._postings(t, 0, self.n)
+            if p is None:
+                continue
+            rows, weight = p
+            if lo or hi != self.n:
+                a, b = np.searchsorted(rows, np.array((lo, hi), dtype=rows.dtype))
+                rows, weight = rows[a:b], weight[a:b]
+            buf[rows] += w * weight
+            hits.append(rows)
+        # each touched row once, with its score, leaving the buffer zeroed: every weight is positive, so a row
+        # already taken reads 0 (no sort of all the postings)
+        docs_l, score_l = [], []
+        for rows in hits:
+            sc = buf[rows]
+            new = sc > 0
+            docs_l.append(rows[new])
+            score_l.append(sc[new])
+            buf[rows] = 0.0
+        if not docs_l:
+            return np.zeros(0, dtype=np.int64)
+        docs, score = np.concatenate(docs_l), np.concatenate(score_l)
+        if len(docs) > k:
+            kth = -np.partition(-score, k - 1)[k - 1]
+            above = docs[score > kth]
+            tied = np.sort(docs[score == kth])
+            docs = np.concatenate([above, tied[:k - len(above)]])
+        docs = np.sort(docs)
+        return docs.astype(np.int64)
+
+
+class _Context:
+    """Each sentence's vector plus half of each paragraph neighbour's, unit length, for the rows asked (ix.ctx[rows]):
+    computed on read, so a large index does not hold a second copy of every vector."""
+
+    def __init__(self, vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray) -> None:
+        self.vec, self.prev, self.next = vec, prev, nxt
+        self.shape = vec.shape
+
+    def __len__(self) -> int:
+        return len(self.vec)
+
+    def __getitem__(self, key) -> np.ndarray:  # type: ignore[no-untyped-def]
+        rows = np.arange(len(self.vec))[key] if isinstance(key, slice) else np.asarray(key)
+        return _context(self.vec, self.prev, self.next, rows)
+
+
+def _context(vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Unit(vector + half the previous + half the next sentence's in the paragraph), of rows (all by default)."""
+    ctx = vec.copy() if rows is None else vec[rows]
+    p = prev if rows is None else prev[rows]
+    q = nxt if rows is None else nxt[rows]
+    hp, hn = p >= 0, q >= 0
+    ctx[hp] += 0.5 * vec[p[hp]]
+    ctx[hn] += 0.5 * vec[q[hn]]
+    return _unit(ctx)
+
+
+def _context_norm(vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The length of each row's context vector before it is made unit (1 where it is 0, as _unit does)."""
+    ctx = vec[rows]
+    p, q = prev[rows], nxt[rows]
+    hp, hn = p >= 0, q >= 0
+    ctx[hp] += 0.5 * vec[p[hp]]
+    ctx[hn] += 0.5 * vec[q[hn]]
+    norm = np.linalg.norm(ctx, axis=1)
+    norm[norm == 0] = 1.0
+    return norm.astype(np.float32)
+
 
 class _Index:
-    """Everything per snapshot that questions reuse: token postings, neighbours, paragraph and context vectors, cues."""
+    """Everything per snapshot that questions reuse: token postings, neighbours, paragraph and context vectors, cues.
+
+    Built with array operations over a CSR layout of token ids: no per-sentence Python objects beyond the texts
+    the snapshot already holds."""
 
     def __init__(self, snap: Snapshot) -> None:
         sents = snap.sentences
         n = len(sents)
         self.n = n
-        self.tokens = tokenize([s.text for s in sents])
-        self.sent = _Postings(self.tokens)
-        self.prefix = _Postings([[t[:PREFIX] for t in toks] for toks in self.tokens])
+        texts = [s.text for s in sents]
+        vocab, indptr, ids = _token_ids(texts)
+        self.tokens = _Tokens(vocab, indptr, ids)
+        lens = np.diff(indptr)
+        doc = np.repeat(np.arange(n, dtype=np.int64), lens)
+        slen = lens.astype(np.float32)
+        self.sent = _Postings.from_ids(n, vocab, doc, ids, slen)
+        pvocab: dict[str, int] = {}
+        pre = np.fromiter((pvocab.setdefault(t[:PREFIX], len(pvocab)) for t in vocab), dtype=np.int32,
+                          count=len(vocab))
+        self.prefix = _Postings.from_ids(n, list(pvocab), doc, pre[ids], slen)
         # paragraphs: one global id per (article, paragraph)
         pid: dict[tuple[str, int], int] = {}
         self.par = np.array([pid.setdefault((s.article_id, s.paragraph), len(pid)) for s in sents], dtype=np.int64)
-        bags: list[list[str]] = [[] for _ in range(len(pid))]
-        for r, toks in enumerate(self.tokens):
-            bags[self.par[r]].extend(toks)
-        self.para = _Postings(bags)
-        self.par_sent_count = np.bincount(self.par, minlength=len(pid)) if n else np.zeros(0, np.int64)
+        npar = len(pid)
+        self.para = _Postings.from_ids(npar, vocab, self.par[doc], ids,
+                                       np.bincount(self.par, weights=lens, minlength=npar).astype(np.float32))
+        del doc, pre
+        self.par_sent_count = np.bincount(self.par, minlength=npar) if n else np.zeros(0, np.int64)
         same_prev = np.zeros(n, dtype=bool)
         if n > 1:
             same_prev[1:] = self.par[1:] == self.par[:-1]
@@ -306,23 +551,26 @@ class _Index:
         if n > 1:
             same_next[:-1] = same_prev[1:]
         self.next = np.where(same_next, np.arange(n) + 1, -1)
-        vec = snap.vectors.astype(np.float32)
+        vec = np.asarray(snap.vectors, dtype=np.float32)
+        self.ctx: np.ndarray | _Context
         if n:
-            ctx = vec.copy()
-            ctx[same_prev] += 0.5 * vec[self.prev[same_prev]]
-            ctx[same_next] += 0.5 * vec[self.next[same_next]]
-            self.ctx = _unit(ctx)
-            psum = np.zeros((len(pid), vec.shape[1]), dtype=np.float32)
+            # materialised only where a full scan can happen (at scale it would double the vectors' memory)
+            self.ctx = _context(vec, self.prev, self.next) if n <= FULL_SCAN_LIMIT else _Context(vec, self.prev, self.next)
+            self.ctx_norm = np.concatenate([_context_norm(vec, self.prev, self.next, np.arange(lo, min(n, lo + 65536)))
+                                            for lo in range(0, n, 65536)])
+            psum = np.zeros((npar, vec.shape[1]), dtype=np.float32)
             np.add.at(psum, self.par, vec)
             self.parvec = _unit(psum)
         else:
             self.ctx = vec
+            self.ctx_norm = np.ones(0, dtype=np.float32)
             self.parvec = vec
-        texts = [s.text for s in sents]
-        self.cue = {t: np.array([type_match(t, x) for x in texts], dtype=np.float32)
-                    for t in ("date", "number", "person", "place")}
+        person = np.array([type_match("person", x) for x in texts], dtype=np.float32)  # place reads the same cue
+        self.cue = {"date": np.array([type_match("date", x) for x in texts], dtype=np.float32),
+                    "number": np.array([type_match("number", x) for x in texts], dtype=np.float32),
+                    "person": person, "place": person}
         self.anaphor = np.array([1.0 if _ANAPHOR.match(x) else 0.0 for x in texts], dtype=np.float32)
-        self.log_len = np.log1p(np.array([len(t) for t in self.tokens], dtype=np.float32))
+        self.log_len = np.log1p(slen)
         self.title_tokens = {aid: set(tokenize([a.title])[0]) for aid, a in snap.articles.items()}
         self.texts = texts
         # each sentence's paragraph vector, row-aligned, so a contiguous scope reads a slice instead of gathering
@@ -541,19 +789,22 @@ class Answerer:
         return np.arange(len(snap.sentences))
 
     def candidates(self, terms: dict[str, float], qvec: np.ndarray, snap: Snapshot, article: str | None) -> np.ndarray:
-        """All rows in scope when small; otherwise the union of FAISS and BM25 top lists within scope."""
-        rows = self.scope_rows(snap, article)
-        if len(rows) <= FULL_SCAN_LIMIT:
-            return rows
-        k = 256
-        _, ids = snap.index.search(qvec[None, :].astype(np.float32), k if article is None else 4 * k)
-        bm = self.index(snap).sent.bm25(terms)
-        top_bm = np.argpartition(-bm, k)[:k] if len(bm) > k else np.arange(len(bm))
-        cand = np.unique(np.concatenate([ids[0][ids[0] >= 0], top_bm]))
-        if article is not None:
+        """All rows in scope when small; otherwise the union of FAISS and BM25 top lists within scope (ascending).
+
+        The BM25 list reads only the query terms' postings and holds rows that contain a query term (ties at the
+        cut go to the lower row), so no array the size of the index is made per question."""
+        if article is None:
+            lo, hi = 0, len(snap.sentences)
+        else:
+            if article not in snap.offsets:
+                raise QuestionError(f"there is no article with id {article!r}")
             lo, hi = snap.offsets[article]
-            cand = cand[(cand >= lo) & (cand < hi)]
-        return cand
+        if hi - lo <= FULL_SCAN_LIMIT:
+            return self.scope_rows(snap, article)
+        k = CANDIDATES
+        _, ids = snap.index.search(qvec[None, :].astype(np.float32), k if article is None else 4 * k)
+        dense = ids[0][(ids[0] >= lo) & (ids[0] < hi)]
+        return _unique(np.concatenate([dense.astype(np.int64), self.index(snap).sent.top(terms, k, lo, hi)]))
 
     def stage1(self, terms: dict[str, float], qvec: np.ndarray, qtype: str, snap: Snapshot, rows: np.ndarray
                ) -> tuple[np.ndarray, dict[str, float]]:
@@ -562,50 +813,49 @@ class Answerer:
         sc = ix.scope(rows)
         if sc is not None:
             return self._stage1_scope(terms, qvec, qtype, snap, ix, sc)
+        # any rows: everything is computed for the rows, their paragraph neighbours and their paragraphs only
         n = len(rows)
-        vec = snap.vectors
-        dense = vec[rows] @ qvec
-        dmax = float(dense.max())
         prev, nxt = ix.prev[rows], ix.next[rows]
         has_p, has_n = prev >= 0, nxt >= 0
-        all_dense = None
-        if n == ix.n:
-            all_dense = dense
-        else:
-            all_dense = np.zeros(ix.n, dtype=np.float32)
-            nb_rows = np.unique(np.concatenate([rows, prev[has_p], nxt[has_n]]))
-            all_dense[nb_rows] = vec[nb_rows] @ qvec
-        dense_nb = np.maximum(np.where(has_p, all_dense[np.maximum(prev, 0)], 0.0),
-                              np.where(has_n, all_dense[np.maximum(nxt, 0)], 0.0))
-        bm_all = ix.sent.bm25(terms)
-        bm = bm_all[rows]
-        bmax = float(bm.max())
-        bnorm = bmax if bmax > 0 else 1.0
-        bm_nb = np.maximum(np.where(has_p, bm_all[np.maximum(prev, 0)], 0.0),
-                           np.where(has_n, bm_all[np.maximum(nxt, 0)], 0.0)) / bnorm
-        pars = ix.par[rows]
-        par_bm = ix.para.bm25(terms)[pars]
-        pbmax = float(par_bm.max())
+        nb = _unique(np.concatenate([rows, prev[has_p], nxt[has_n]]))  # rows and neighbours, ascending
+        at_p, at_n, at_r = np.searchsorted(nb, prev), np.searchsorted(nb, nxt), np.searchsorted(nb, rows)
+        nb_dense = _dot(snap.vectors[nb], qvec)  # the one gather of sentence vectors
+        dense = nb_dense[at_r]
+        dmax = float(dense.max())
+        dense_prev = np.where(has_p, nb_dense[at_p], 0.0)
+        dense_next = np.where(has_n, nb_dense[at_n], 0.0)
+        dense_nb = np.maximum(dense_prev, dense_next)
+        # ctx[r] . q without the context vectors: (v + v_prev / 2 + v_next / 2) . q / |v + v_prev / 2 + v_next / 2|
+        dense_ctx = (dense + 0.5 * dense_prev + 0.5 * dense_next) / ix.ctx_norm[rows]
         idf = {t: ix.idf(t) for t in terms}
         total = sum(w * idf[t] for t, w in terms.items()) or 1.0
-        ov_all = ix.sent.present(terms, idf) / total
-        ov = ov_all[rows]
-        ov_nb = np.maximum(np.where(has_p, ov_all[np.maximum(prev, 0)], 0.0),
-                           np.where(has_n, ov_all[np.maximum(nxt, 0)], 0.0))
-        ov_par = ix.para.present(terms, idf)[pars] / total
-        dense_prev = np.where(has_p, all_dense[np.maximum(prev, 0)], 0.0)
-        ov_prev = np.where(has_p, ov_all[np.maximum(prev, 0)], 0.0)
+        nb_bm, nb_ov, found = ix.sent.at(terms, idf, nb)
+        nb_ov /= total
+        bm = nb_bm[at_r]
+        bmax = float(bm.max())
+        bnorm = bmax if bmax > 0 else 1.0
+        bm_nb = np.maximum(np.where(has_p, nb_bm[at_p], 0.0), np.where(has_n, nb_bm[at_n], 0.0)) / bnorm
+        pars = ix.par[rows]
+        upars = _unique(pars)
+        at_par = np.searchsorted(upars, pars)
+        u_bm, u_ov, _ = ix.para.at(terms, idf, upars)
+        par_bm = u_bm[at_par]
+        pbmax = float(par_bm.max())
+        ov = nb_ov[at_r]
+        ov_prev = np.where(has_p, nb_ov[at_p], 0.0)
+        ov_nb = np.maximum(ov_prev, np.where(has_n, nb_ov[at_n], 0.0))
+        ov_par = u_ov[at_par] / total
         ana = ix.anaphor[rows]
         pterms: dict[str, float] = {}
         pidf: dict[str, float] = {}
         for t, w in terms.items():
             pterms[t[:PREFIX]] = max(pterms.get(t[:PREFIX], 0.0), w)
             pidf[t[:PREFIX]] = max(pidf.get(t[:PREFIX], 0.0), idf[t])
-        ov_pre = ix.prefix.present(pterms, pidf)[rows] / (sum(w * pidf[t] for t, w in pterms.items()) or 1.0)
+        ov_pre = ix.prefix.at(pterms, pidf, rows)[1] / (sum(w * pidf[t] for t, w in pterms.items()) or 1.0)
         tm = {t: (ix.cue[t][rows] if qtype == t else np.zeros(n, np.float32)) for t in ("date", "number", "person", "place")}
         cols = {
-            "dense": dense, "dense_z": _zscore(dense), "dense_gap": dense - dmax, "dense_ctx": ix.ctx[rows] @ qvec,
-            "dense_par": ix.parvec[pars] @ qvec, "dense_nb": dense_nb, "bm25_n": bm / bnorm, "bm25_z": _zscore(bm),
+            "dense": dense, "dense_z": _zscore(dense), "dense_gap": dense - dmax, "dense_ctx": dense_ctx,
+            "dense_par": _dot(ix.parvec[pars], qvec), "dense_nb": dense_nb, "bm25_n": bm / bnorm, "bm25_z": _zscore(bm),
             "bm25_par": par_bm / (pbmax if pbmax > 0 else 1.0), "bm25_nb": bm_nb, "overlap": ov, "overlap_nb": ov_nb,
             "overlap_par": ov_par, "dense_rank": _rank_score(dense), "bm25_rank": _rank_score(bm),
             "tm_date": tm["date"], "tm_number": tm["number"], "tm_person": tm["person"], "tm_place": tm["place"],
@@ -618,13 +868,14 @@ class Answerer:
         # follow-up's borrowed words count in full here: the conversation's subject is part of what is asked
         present = 0.0
         total_full = sum(idf.values()) or 1.0
+        is_row = np.zeros(len(nb), dtype=bool)
+        is_row[at_r] = True
         for t in terms:
-            r = ix.sent.rows.get(t)
-            if r is not None and (n == ix.n or np.isin(r, rows).any()):
+            if t in found and (n == ix.n or bool(is_row[found[t]].any())):
                 present += idf[t]
         top_ov = float(ov.max())
         if any(w < 1.0 for w in terms.values()):
-            top_ov = float((ix.sent.present(dict.fromkeys(terms, 1.0), idf)[rows] / total_full).max())
+            top_ov = float((ix.sent.at(dict.fromkeys(terms, 1.0), idf, rows)[1] / total_full).max())
         evidence = {"top_dense": dmax, "top_overlap": top_ov, "coverage": present / total_full,
                     "top_bm25": bmax, "n_terms": math.log1p(len(terms))}
         return feats, evidence

@@ -73,3 +73,68 @@ def test_without_word_pieces_the_plain_weights_rank_and_abstain(tmp_path, encode
     ans = a.answer("What is the Free Russia Legion?")
     assert not ans.abstained and "Free Russia Legion" in ans.citations[0].text
     assert a.answer("Who is the president of France?").abstained
+
+
+def test_index_tokens_and_postings_match_tokenize(seed_assistant) -> None:
+    from retrieval.answer import tokenize
+
+    ix = seed_assistant.answerer.index(seed_assistant.store.snapshot)
+    texts = [s.text for s in seed_assistant.store.snapshot.sentences]
+    want = tokenize(texts)
+    assert [ix.tokens[r] for r in range(len(texts))] == want
+    for t in {t for toks in want for t in toks}:
+        assert ix.sent.rows[t].tolist() == [r for r, toks in enumerate(want) if t in toks]
+
+
+def test_bm25_top_list_reads_postings_and_breaks_ties_by_row() -> None:
+    import numpy as np
+
+    from retrieval.answer import _Postings
+
+    bags = [["iron"], ["bridg"], ["iron"], ["river"], ["iron", "bridg"], [], ["iron"]]
+    p = _Postings(bags)
+    terms = {"iron": 1.0, "bridg": 1.0}
+    bm = p.bm25(terms)
+    assert p.top(terms, 2).tolist() == [1, 4]  # 4 has both terms, 1 the rarer one
+    assert p.top(terms, 3).tolist() == [0, 1, 4]  # rows 0, 2 and 6 tie: the lowest row goes in
+    assert p.top(terms, 10).tolist() == [r for r in range(len(bags)) if bm[r] > 0]  # only rows with a query term
+    assert p.top(terms, 1, 2, 4).tolist() == [2] and p.top({"absent": 1.0}, 3).tolist() == []
+    assert np.array_equal(p.at(terms, {}, np.array([6, 1, 3]))[0], bm[[6, 1, 3]])
+
+
+def test_general_stage1_computes_what_the_scope_path_computes(seed_assistant, monkeypatch) -> None:
+    import numpy as np
+
+    a, snap = seed_assistant.answerer, seed_assistant.store.snapshot
+    ix = a.index(snap)
+    rows = np.arange(len(snap.sentences))
+    q = "Who oversees the legion?"
+    qvec, terms = a.encode_query(q)[0], a.query_terms(q, "What is the Free Russia Legion?")
+    fast, ev_fast = a.stage1(terms, qvec, "person", snap, rows)
+    monkeypatch.setattr(ix, "scope", lambda rows: None)  # the path for arbitrary candidate rows
+    general, ev_general = a.stage1(terms, qvec, "person", snap, rows)
+    assert np.allclose(fast, general, atol=1e-6)
+    assert ev_fast == pytest.approx(ev_general)
+
+
+def test_candidate_path_cites_what_the_full_scan_cites(seed_assistant, monkeypatch) -> None:
+    import importlib
+
+    import numpy as np
+
+    answer = importlib.import_module("retrieval.answer")  # (the package exports a function of the same name)
+    snap = seed_assistant.store.snapshot
+    questions = ["What is the Free Russia Legion?", "Who oversees the legion?", "Who is Caesar?",
+                 "What checks do applicants go through?", "Why did the official speak anonymously?",
+                 "What did the Russian defense ministry spokesman claim?", "How many fighters does the legion have?"]
+    full = [seed_assistant.answer(q) for q in questions]
+    assert not any(a.abstained for a in full)
+    monkeypatch.setattr(answer, "FULL_SCAN_LIMIT", 0)  # what a scope of more than FULL_SCAN_LIMIT sentences does
+    monkeypatch.setattr(answer, "CANDIDATES", 8)  # small top lists, so the candidates are a strict subset
+    a = seed_assistant.answerer
+    for q in questions:
+        rows = a.candidates(a.query_terms(q), a.encode_query(q)[0], snap, None)
+        assert 0 < len(rows) < len(snap.sentences) and np.all(np.diff(rows) > 0)
+    got = [seed_assistant.answer(q) for q in questions]
+    assert [g.citations[0].text for g in got] == [f.citations[0].text for f in full]
+    assert not any(g.abstained for g in got)
