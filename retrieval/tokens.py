@@ -114,6 +114,11 @@ def stop_mask(tokenizer_json: Path) -> np.ndarray:
     return stop
 
 
+#: Up to this size the scorer keeps its index's piece vectors as float32 too (else it converts the candidates' pieces).
+F32_CACHE_BYTES = 64 << 20
+#: Multiply-adds per block of the per-question product (below OpenBLAS's threading threshold).
+_GEMM_BLOCK = 200_000
+
 #: The soft-match features, in the order TokenScorer.features returns them.
 FEATURES = ("tok_rec", "tok_rec_z", "tok_rec_gap", "tok_ctx", "tok_ctx_z")
 
@@ -129,6 +134,9 @@ class TokenScorer:
         size = max(vocab_size, int(ids.max()) + 1 if len(ids) else 0)
         pairs = np.unique(sent * size + ids)  # each piece once per sentence: document frequency
         self.df = np.bincount(pairs % size, minlength=size).astype(np.float32)
+        # small indexes keep a float32 copy, so a question converts nothing (a seed-sized article: ~1.5 MB)
+        vecs = tokens.vectors
+        self.f32 = np.asarray(vecs, dtype=np.float32) if vecs.size * 4 <= F32_CACHE_BYTES else None
 
     def idf(self, ids: np.ndarray) -> np.ndarray:
         df = self.df[np.minimum(ids, len(self.df) - 1)] if len(self.df) else np.zeros(len(ids), np.float32)
@@ -140,16 +148,25 @@ class TokenScorer:
         valid = [(j, r) for j, r in enumerate(rows.tolist()) if r >= 0]
         if not valid:
             return out
-        offs = self.tokens.offsets
-        spans = [(int(offs[r]), int(offs[r + 1])) for _, r in valid]
-        keep = [(j, a, b) for (j, _), (a, b) in zip(valid, spans) if b > a]
-        if not keep:
+        offs = np.asarray(self.tokens.offsets)
+        js = np.array([j for j, _ in valid], dtype=np.int64)
+        rs = np.array([r for _, r in valid], dtype=np.int64)
+        lo, counts = offs[rs], offs[rs + 1] - offs[rs]
+        nonempty = counts > 0
+        js, lo, counts = js[nonempty], lo[nonempty], counts[nonempty]
+        if not len(js):
             return out
-        mat = np.concatenate([self.tokens.vectors[a:b] for _, a, b in keep]).astype(np.float32)
-        sims = q @ mat.T  # (q pieces, all candidate pieces)
-        starts = np.cumsum([0] + [b - a for _, a, b in keep[:-1]])
-        best = np.maximum.reduceat(sims, starts, axis=1).T  # (kept rows, q pieces)
-        out[[j for j, _, _ in keep]] = np.maximum(best, 0.0)
+        starts = np.zeros(len(counts), np.int64)
+        np.cumsum(counts[:-1], out=starts[1:])
+        idx = np.repeat(lo - starts, counts) + np.arange(int(counts.sum()), dtype=np.int64)
+        mat = self.f32[idx] if self.f32 is not None else np.asarray(self.tokens.vectors[idx], dtype=np.float32)
+        # (all candidate pieces, q pieces) in row blocks small enough for OpenBLAS to stay on the calling thread:
+        # waking its threads on a busy machine costs milliseconds, far more than the product
+        step = max(1, _GEMM_BLOCK // max(1, q.shape[0] * q.shape[1]))
+        qt = np.ascontiguousarray(q.T)
+        sims = np.concatenate([mat[i:i + step] @ qt for i in range(0, len(mat), step)])
+        best = np.maximum.reduceat(sims, starts, axis=0)  # (kept rows, q pieces)
+        out[js] = np.maximum(best, 0.0)
         return out
 
     def features(self, qids: np.ndarray, qvecs: np.ndarray, rows: np.ndarray, prev: np.ndarray) -> np.ndarray:
