@@ -137,10 +137,13 @@ class Encoder:
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
     def tokenizer_file(self) -> Path:
-        """The model's tokenizer.json (verified with the model in warm_up)."""
-        found = _find(model_path(), "tokenizer.json")
+        """The model's tokenizer.json (verified with the model in warm_up); looked up once per encoder."""
+        found = getattr(self, "_tokenizer_file", None)
         if found is None:
-            raise ModelError("tokenizer.json is missing from the model folder")
+            found = _find(model_path(), "tokenizer.json")
+            if found is None:
+                raise ModelError("tokenizer.json is missing from the model folder")
+            self._tokenizer_file = found
         return found
 
     def encode_tokens(self, texts: list[str]) -> tuple[np.ndarray, "TokenVectors"]:

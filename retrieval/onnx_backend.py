@@ -249,6 +249,8 @@ class OnnxEncoder:
             out[idx] = vecs
             parts.append((idx, TokenVectors.from_batch(batch["input_ids"], batch["attention_mask"], hidden, keep)))
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        if len(parts) == 1 and np.array_equal(parts[0][0], np.arange(len(texts))):
+            return out, parts[0][1]  # one batch already in input order (a question)
         return out, _reorder(parts, len(texts))
 
 
