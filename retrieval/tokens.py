@@ -145,12 +145,12 @@ class TokenScorer:
     def _best(self, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """(len(rows), q pieces): each question piece's best cosine within each row's sentence (0 for none/-1)."""
         out = np.zeros((len(rows), len(q)), dtype=np.float32)
-        valid = [(j, r) for j, r in enumerate(rows.tolist()) if r >= 0]
-        if not valid:
+        rows = np.asarray(rows, dtype=np.int64)
+        js = np.flatnonzero(rows >= 0)
+        if not len(js):
             return out
         offs = np.asarray(self.tokens.offsets)
-        js = np.array([j for j, _ in valid], dtype=np.int64)
-        rs = np.array([r for _, r in valid], dtype=np.int64)
+        rs = rows[js]
         lo, counts = offs[rs], offs[rs + 1] - offs[rs]
         nonempty = counts > 0
         js, lo, counts = js[nonempty], lo[nonempty], counts[nonempty]
