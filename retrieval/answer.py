@@ -24,7 +24,7 @@ import numpy as np
 
 from .errors import QuestionError
 from .store import Snapshot, Store
-from .tokens import FEATURES as TOKEN_FEATURES, TokenScorer, question_pieces, stop_mask
+from .tokens import FEATURES as TOKEN_FEATURES, TokenScorer, question_pieces, stop_mask, zscore as _zscore
 
 #: Longest question accepted, in characters (documented in the README).
 MAX_QUESTION_CHARS = 2000
@@ -230,11 +230,6 @@ def _unique(a: np.ndarray) -> np.ndarray:
     keep = np.ones(len(a), dtype=bool)
     keep[1:] = a[1:] != a[:-1]
     return a[keep]
-
-
-def _zscore(x: np.ndarray) -> np.ndarray:
-    sd = float(x.std()) if len(x) > 1 else 0.0
-    return (x - float(x.mean())) / sd if sd > 1e-9 else np.zeros_like(x)
 
 
 def _rank_score(x: np.ndarray) -> np.ndarray:
@@ -491,25 +486,25 @@ class _Context:
         return _context(self.vec, self.prev, self.next, rows)
 
 
-def _context(vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """Unit(vector + half the previous + half the next sentence's in the paragraph), of rows (all by default)."""
+def _context_sum(vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Vector + half the previous + half the next sentence's in the paragraph, of rows (all by default)."""
     ctx = vec.copy() if rows is None else vec[rows]
     p = prev if rows is None else prev[rows]
     q = nxt if rows is None else nxt[rows]
     hp, hn = p >= 0, q >= 0
     ctx[hp] += 0.5 * vec[p[hp]]
     ctx[hn] += 0.5 * vec[q[hn]]
-    return _unit(ctx)
+    return ctx
+
+
+def _context(vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """The context vectors (_context_sum) made unit."""
+    return _unit(_context_sum(vec, prev, nxt, rows))
 
 
 def _context_norm(vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """The length of each row's context vector before it is made unit (1 where it is 0, as _unit does)."""
-    ctx = vec[rows]
-    p, q = prev[rows], nxt[rows]
-    hp, hn = p >= 0, q >= 0
-    ctx[hp] += 0.5 * vec[p[hp]]
-    ctx[hn] += 0.5 * vec[q[hn]]
-    norm = np.linalg.norm(ctx, axis=1)
+    norm = np.linalg.norm(_context_sum(vec, prev, nxt, rows), axis=1)
     norm[norm == 0] = 1.0
     return norm.astype(np.float32)
 

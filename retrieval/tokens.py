@@ -83,14 +83,20 @@ class TokenVectors:
 
 
 @lru_cache(maxsize=4)
-def keep_mask(tokenizer_json: Path) -> np.ndarray:
-    """keep[id]: the word pieces worth matching (not [CLS]/[SEP]/[PAD]/[UNK]/[MASK], not punctuation alone)."""
+def _vocab(tokenizer_json: Path) -> tuple[dict[str, int], int]:
+    """The tokenizer's word pieces and vocabulary size (read once for both masks)."""
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(tokenizer_json))
-    size = tok.get_vocab_size()
+    return tok.get_vocab(), tok.get_vocab_size()
+
+
+@lru_cache(maxsize=4)
+def keep_mask(tokenizer_json: Path) -> np.ndarray:
+    """keep[id]: the word pieces worth matching (not [CLS]/[SEP]/[PAD]/[UNK]/[MASK], not punctuation alone)."""
+    vocab, size = _vocab(tokenizer_json)
     keep = np.ones(size, dtype=bool)
-    for piece, i in tok.get_vocab().items():
+    for piece, i in vocab.items():
         if i >= size:
             continue
         word = piece[2:] if piece.startswith("##") else piece
@@ -102,13 +108,11 @@ def keep_mask(tokenizer_json: Path) -> np.ndarray:
 @lru_cache(maxsize=4)
 def stop_mask(tokenizer_json: Path) -> np.ndarray:
     """stop[id]: whole-word pieces that are English function words (left out of a question's pieces)."""
-    from tokenizers import Tokenizer
-
     from .answer import STOPWORDS
 
-    tok = Tokenizer.from_file(str(tokenizer_json))
-    stop = np.zeros(tok.get_vocab_size(), dtype=bool)
-    for piece, i in tok.get_vocab().items():
+    vocab, size = _vocab(tokenizer_json)
+    stop = np.zeros(size, dtype=bool)
+    for piece, i in vocab.items():
         if i < len(stop) and piece in STOPWORDS:
             stop[i] = True
     return stop
@@ -183,10 +187,10 @@ class TokenScorer:
         own, ctx = best[inv[:len(rows)]], np.maximum(best[inv[:len(rows)]], best[inv[len(rows):]])
         rec, crec = own @ w, ctx @ w
         out[:, 0] = rec
-        out[:, 1] = _z(rec)
+        out[:, 1] = zscore(rec)
         out[:, 2] = rec - rec.max()
         out[:, 3] = crec
-        out[:, 4] = _z(crec)
+        out[:, 4] = zscore(crec)
         return out
 
 
@@ -199,6 +203,7 @@ def question_pieces(tokens: TokenVectors, stop: np.ndarray) -> tuple[np.ndarray,
     return ids, vecs
 
 
-def _z(x: np.ndarray) -> np.ndarray:
+def zscore(x: np.ndarray) -> np.ndarray:
+    """x standardised within its list (zeros when it does not vary): scores comparable across questions."""
     sd = float(x.std()) if len(x) > 1 else 0.0
     return (x - float(x.mean())) / sd if sd > 1e-9 else np.zeros_like(x)
