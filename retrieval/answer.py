@@ -591,6 +591,17 @@ class _Index:
             got = cache[r] = frozenset(_cue_tokens(qtype, self.texts[r]))
         return got
 
+    def novel_fraction(self, rows: np.ndarray, terms: set[str]) -> np.ndarray:
+        """Share of each row's tokens that are not among terms (what the sentence says beyond the question)."""
+        ptr = self.tokens.indptr
+        starts, lens = ptr[rows], ptr[rows + 1] - ptr[rows]
+        qids = np.array([i for t in terms if (i := self.sent.term.get(t)) is not None], dtype=self.tokens.ids.dtype)
+        total = int(lens.sum())
+        idx = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+        hit = np.isin(self.tokens.ids[idx], qids).astype(np.float64)
+        same = np.bincount(np.repeat(np.arange(len(rows)), lens), weights=hit, minlength=len(rows))
+        return ((lens - same) / np.maximum(lens, 1)).astype(np.float32)
+
     def bigrams(self, r: int) -> frozenset[tuple[str, str]]:
         """The adjacent token pairs of row r, cached."""
         got = self._bigrams.get(r)
@@ -951,16 +962,12 @@ class Answerer:
         tcol = {"date": 4, "number": 5, "person": 6, "place": 7}.get(qtype)
         bigram: list[float] = []
         novel: list[float] = []
-        novel_frac: list[float] = []
         ents: list[float] = []
-        in_q = qset.__contains__
         for r in rows.tolist():
-            toks = ix.tokens[r]
             if qbi:
                 bigram.append(len(qbi & ix.bigrams(r)) / len(qbi))
             # a cue of the sentence that the question neither has as a cue nor mentions at all
             novel.append(1.0 if any(c not in qcues and c not in qlow for c in ix.cue_tokens(qtype, r)) else 0.0)
-            novel_frac.append((len(toks) - sum(map(in_q, toks))) / max(1, len(toks)))
             if qents:
                 low = ix.lower(r)
                 ents.append(sum(1 for e in qents if e in low) / len(qents))
@@ -968,7 +975,7 @@ class Answerer:
             if qbi:
                 extra[:, 0] = bigram
             extra[:, 1] = novel
-            extra[:, 2] = novel_frac
+            extra[:, 2] = ix.novel_fraction(rows, qset)
             extra[:, 3] = s1z
             if tcol is not None:
                 extra[:, tcol] = novel

@@ -85,6 +85,14 @@ def test_index_tokens_and_postings_match_tokenize(seed_assistant) -> None:
     for t in {t for toks in want for t in toks}:
         assert ix.sent.rows[t].tolist() == [r for r, toks in enumerate(want) if t in toks]
 
+    # the share of a sentence's tokens the question does not mention, read from the same arrays
+    import numpy as np
+
+    terms = set(tokenize(["Who oversees the Free Russia Legion in Ukraine?"])[0])
+    rows = np.array([5, 0, 12, 5])
+    got = ix.novel_fraction(rows, terms)
+    assert got.tolist() == pytest.approx([sum(t not in terms for t in want[r]) / len(want[r]) for r in rows.tolist()])
+
 
 def test_bm25_top_list_reads_postings_and_breaks_ties_by_row() -> None:
     import numpy as np

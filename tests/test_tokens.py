@@ -68,3 +68,24 @@ def test_soft_match_prefers_the_reworded_sentence_that_answers(encoder) -> None:
     # with the previous sentence's pieces (it names the legion), the answer's context match only grows
     ctx = feats[:, FEATURES.index("tok_ctx")]
     assert ctx[1] >= rec[1] and feats[1, FEATURES.index("tok_rec_gap")] == 0.0
+
+
+def test_best_match_is_the_same_whichever_way_the_rows_are_read() -> None:
+    """Ascending rows read as one slice (gaps masked) and any other order read by gathering give the same maxima."""
+    rng = np.random.default_rng(0)
+    counts = rng.integers(0, 6, 40)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    vecs = rng.standard_normal((int(offsets[-1]), 8)).astype(np.float16)
+    scorer = TokenScorer(TokenVectors(rng.integers(0, 50, int(offsets[-1])).astype(np.int32), offsets, vecs), 50)
+    q = rng.standard_normal((3, 8)).astype(np.float32)
+
+    def brute(rows: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(rows), 3), np.float32)
+        for i, r in enumerate(rows):
+            if r >= 0 and counts[r]:
+                out[i] = np.maximum((vecs[offsets[r]:offsets[r + 1]].astype(np.float32) @ q.T).max(0), 0)
+        return out
+
+    for rows in (np.arange(-1, 40), np.array([-1, 3, 4, 9, 10, 11, 30]), np.array([7, 2, -1, 7, 39]),
+                 np.unique(rng.choice(40, 25))):
+        np.testing.assert_allclose(scorer._best(q, rows), brute(rows), atol=1e-6)
