@@ -240,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=ABSTAIN_BUDGET, help="share of fit-half answerable questions "
                    "the abstention threshold may refuse")
     p.add_argument("--report", type=Path, nargs="*", default=[], help="other question sets to report (not fitted)")
+    p.add_argument("--augment", type=Path, nargs="*", default=[], help="reworded copies of the set (bench/spin.py) "
+                   "whose fit-half articles are fitted on too; their held-out halves are reported")
     args = p.parse_args(argv)
     drop = {x for x in args.drop.split(",") if x}
     bench = load_set(args.questions)
@@ -247,19 +249,32 @@ def main(argv: list[str] | None = None) -> int:
     qtoks = question_tokens(bench)
     fit_arts, held_arts = split_articles(bench.questions)
     print(f"fit on {len(fit_arts)} articles: {sorted(fit_arts)}\nheld out: {sorted(held_arts)}", file=sys.stderr)
-    answerer_of = lambda q: bench.assistants[q["article"]].answerer  # noqa: E731
+    owner: dict[int, Any] = {id(q): bench for q in bench.questions}
+    answerer_of = lambda q: owner[id(q)].assistants[q["article"]].answerer  # noqa: E731
     correct = Correct(args.questions.parent)
     items = collect(bench, qvecs, answerer_of, correct)
+    spun = []
+    for path in args.augment:  # the same questions over reworded articles: same split by article name
+        b = load_set(path)
+        owner.update({id(q): b for q in b.questions})
+        items += collect(b, question_vectors(b), answerer_of, Correct(path.parent))
+        spun.append(b)
+    n = len(bench.questions)
+    qvecs = np.concatenate([qvecs] * (1 + len(spun)))
+    qtoks = qtoks * (1 + len(spun))
     fit = [i for i, it in enumerate(items) if it.q["article"] in fit_arts]
     weights = fit_weights(items, fit, qvecs, answerer_of, drop, args.l2, args.budget, qtoks=qtoks)
     for name, part in (("fit", fit_arts), ("held-out", held_arts)):
         print(f"{name:>9}: {evaluate(bench, qvecs, weights, correct, part, qtoks)}")
         print(f"{name + ' plain':>15}: {evaluate(bench, qvecs, weights, correct, part)}")
+        for b in spun:
+            print(f"{name + ' ' + b.path.parent.name:>18}: {evaluate(b, qvecs[:n], weights, Correct(b.path.parent), part, qtoks[:n])}")
     for extra in args.report:
         b = load_set(extra)
         print(f"{extra.stem:>9}: {evaluate(b, question_vectors(b), weights, Correct(extra.parent), None, question_tokens(b))}")
     weights["note"] = (f"fitted by bench/fit.py on the even-numbered (sorted) articles of {args.questions.name}: "
-                       f"{', '.join(sorted(Path(a).stem for a in fit_arts))}" + (f"; dropped {sorted(drop)}" if drop else ""))
+                       f"{', '.join(sorted(Path(a).stem for a in fit_arts))}" + (f"; dropped {sorted(drop)}" if drop else "")
+                       + (f"; each also as reworded by bench/spin.py ({', '.join(str(b.path.parent.name) for b in spun)})" if spun else ""))
     if args.write:
         WEIGHTS_FILE.write_text(json.dumps(weights, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {WEIGHTS_FILE}", file=sys.stderr)

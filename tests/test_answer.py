@@ -50,7 +50,7 @@ def test_answer_quotes_and_abstains_with_fake_model(tmp_path, fake_encoder) -> N
     a.warm_up()
     a.store.sync([parse_article("# Bridges\n\nThe Iron Bridge opened in 1781 over the Severn. "
                                 "It was the first major bridge made of cast iron.", article_id="b", path="b.md")])
-    ans = a.answer("When did the Iron Bridge open?")
+    ans = a.answer("When did the Iron Bridge open over the Severn?")
     assert not ans.abstained
     assert ans.citations[0].text == "The Iron Bridge opened in 1781 over the Severn."
     assert ans.text.startswith("“The Iron Bridge opened in 1781 over the Severn.” [1]")
