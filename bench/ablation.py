@@ -1,6 +1,6 @@
 """Ablation: refit the answerer without one group of evidence at a time and report what each group adds.
 
-    python -m bench.ablation [--questions SQUAD_V1.1] [--report SEED SQUAD2 ...]
+    python -m bench.ablation [--questions SQUAD_V1.1] [--augment REWORDED ...] [--report SEED SQUAD2 ...]
     python -m bench.ablation --sweep SET.jsonl      # abstention threshold sweep of the shipped weights
 
 Every configuration is fitted on the even-numbered squad-v1.1-dev articles (as bench.fit does) and scored, in process
@@ -18,7 +18,7 @@ from retrieval.answer import ABSTAIN, STAGE1, STAGE2
 from retrieval.tokens import FEATURES as TOKEN_FEATURES
 
 from .data import load_set, question_tokens, question_vectors
-from .fit import ABSTAIN_FIT, DEFAULT, Correct, collect, evaluate, fit_weights, split_articles
+from .fit import ABSTAIN_FIT, DEFAULT, Correct, evaluate, fit_weights, prepare, split_articles
 
 CONTEXT = {"dense_ctx", "dense_par", "dense_nb", "bm25_par", "bm25_nb", "overlap_nb", "overlap_par", "dense_prev",
            "overlap_prev", "anaphor", "anaphor_dense_prev", "anaphor_overlap_prev", "par_first"}
@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.ablation", description=__doc__.split("\n")[0])
     p.add_argument("--questions", type=Path, default=DEFAULT)
     p.add_argument("--report", type=Path, nargs="*", default=[])
+    p.add_argument("--augment", type=Path, nargs="*", default=[], help="reworded copies fitted on too (as bench.fit)")
     p.add_argument("--sweep", type=Path, help="instead: sweep the abstention threshold of the shipped weights on a set")
     args = p.parse_args(argv)
     if args.sweep:
@@ -84,13 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = load_weights()["abstain"]["threshold"]
         sweep(args.sweep, sorted({round(t0, 3), 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.05}, reverse=True))
         return 0
-    bench = load_set(args.questions)
-    qvecs = question_vectors(bench)
-    qtoks = question_tokens(bench)
-    fit_arts, held = split_articles(bench.questions)
-    answerer_of = lambda q: bench.assistants[q["article"]].answerer  # noqa: E731
-    items = collect(bench, qvecs, answerer_of, Correct(args.questions.parent))
-    fit = [i for i, it in enumerate(items) if it.q["article"] in fit_arts]
+    tr = prepare(args.questions, args.augment)
+    bench, items, fit, qvecs, qtoks, answerer_of = tr.bench, tr.items, tr.fit, tr.qvecs, tr.qtoks, tr.answerer_of
+    _, held = split_articles(bench.questions)
+    plain_fit = [i for i in fit if i < len(bench.questions)]
     others = [(x, load_set(x)) for x in args.report]
     others = [(x, b, question_vectors(b), Correct(x.parent), question_tokens(b)) for x, b in others]
     cols = ["P@1", "R@3", "false_abstain", "abstain[off-topic]"]
@@ -98,9 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         f" {x.stem} P@1 / R@3 / false_abs / off-topic{' / unans' if 'v2' in x.stem else ''} |" for x, *_ in others)
     print(head)
     print("|---|---|" + "---|" * len(others))
-    for name, drop, afit, *margin in CONFIGS:
-        w = fit_weights(items, fit, qvecs, answerer_of, drop, abstain_fit=tuple(afit), qtoks=qtoks,
-                        margin=margin[0] if margin else True)
+    configs = list(CONFIGS)
+    if tr.spun:
+        configs.insert(1, ("- reworded copies in the fit (plain fit-half articles only)", set(), ABSTAIN_FIT, True, False))
+    for name, drop, afit, *opt in configs:
+        margin, reworded = (opt + [True, True])[:2]
+        w = fit_weights(items, fit if reworded else plain_fit, qvecs, answerer_of, drop, abstain_fit=tuple(afit),
+                        qtoks=qtoks, margin=margin)
         r = evaluate(bench, qvecs, w, Correct(args.questions.parent), held, qtoks)
         cells = [" / ".join(str(r.get(c)) for c in cols)]
         for x, b, qv, corr, qt in others:

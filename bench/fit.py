@@ -231,6 +231,39 @@ def fit_abstain(evid: list[tuple[dict[str, float], str]], fit: list[int], drop: 
     return {"bias": bias, "coef": dict(zip(ABSTAIN, map(float, coef))), "threshold": float(1 / (1 + np.exp(-thr_z)))}
 
 
+@dataclass
+class Training:
+    """A set's items for fitting (and its reworded copies' after them, question for question), and who answers."""
+
+    bench: Any
+    spun: list[Any]
+    items: list[Item]
+    fit: list[int]  # indices of items on the fit half's articles (plain and reworded)
+    qvecs: np.ndarray
+    qtoks: list[tuple[np.ndarray, np.ndarray]]
+    answerer_of: Any
+
+
+def prepare(questions: Path, augment: list[Path] = ()) -> Training:  # type: ignore[assignment]
+    """Load a set and its reworded copies (bench/spin.py: same questions, same split by article name)."""
+    bench = load_set(questions)
+    qvecs = question_vectors(bench)
+    qtoks = question_tokens(bench)
+    fit_arts, _ = split_articles(bench.questions)
+    owner: dict[int, Any] = {id(q): bench for q in bench.questions}
+    answerer_of = lambda q: owner[id(q)].assistants[q["article"]].answerer  # noqa: E731
+    items = collect(bench, qvecs, answerer_of, Correct(questions.parent))
+    spun = []
+    for path in augment:
+        b = load_set(path)
+        owner.update({id(q): b for q in b.questions})
+        items += collect(b, qvecs, answerer_of, Correct(path.parent))
+        spun.append(b)
+    fit = [i for i, it in enumerate(items) if it.q["article"] in fit_arts]
+    return Training(bench, spun, items, fit, np.concatenate([qvecs] * (1 + len(spun))), qtoks * (1 + len(spun)),
+                    answerer_of)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.fit", description=__doc__.split("\n")[0])
     p.add_argument("--questions", type=Path, default=DEFAULT)
@@ -244,25 +277,12 @@ def main(argv: list[str] | None = None) -> int:
                    "whose fit-half articles are fitted on too; their held-out halves are reported")
     args = p.parse_args(argv)
     drop = {x for x in args.drop.split(",") if x}
-    bench = load_set(args.questions)
-    qvecs = question_vectors(bench)
-    qtoks = question_tokens(bench)
+    tr = prepare(args.questions, args.augment)
+    bench, spun, items, fit, qvecs, qtoks, answerer_of = tr.bench, tr.spun, tr.items, tr.fit, tr.qvecs, tr.qtoks, tr.answerer_of
     fit_arts, held_arts = split_articles(bench.questions)
     print(f"fit on {len(fit_arts)} articles: {sorted(fit_arts)}\nheld out: {sorted(held_arts)}", file=sys.stderr)
-    owner: dict[int, Any] = {id(q): bench for q in bench.questions}
-    answerer_of = lambda q: owner[id(q)].assistants[q["article"]].answerer  # noqa: E731
     correct = Correct(args.questions.parent)
-    items = collect(bench, qvecs, answerer_of, correct)
-    spun = []
-    for path in args.augment:  # the same questions over reworded articles: same split by article name
-        b = load_set(path)
-        owner.update({id(q): b for q in b.questions})
-        items += collect(b, question_vectors(b), answerer_of, Correct(path.parent))
-        spun.append(b)
     n = len(bench.questions)
-    qvecs = np.concatenate([qvecs] * (1 + len(spun)))
-    qtoks = qtoks * (1 + len(spun))
-    fit = [i for i, it in enumerate(items) if it.q["article"] in fit_arts]
     weights = fit_weights(items, fit, qvecs, answerer_of, drop, args.l2, args.budget, qtoks=qtoks)
     for name, part in (("fit", fit_arts), ("held-out", held_arts)):
         print(f"{name:>9}: {evaluate(bench, qvecs, weights, correct, part, qtoks)}")
