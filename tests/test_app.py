@@ -53,3 +53,39 @@ def test_second_start_loads_and_embeds_nothing(server) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_chat_sessions_dropped_from_memory_lose_nothing(tmp_path) -> None:
+    """With room for one chat session, a second client evicts the first one's server-side state; the first client
+    still asks about an article added after the page was built (history and article travel with each request)."""
+    import httpx
+    from gradio_client import Client
+
+    port = free_port()
+    proc, _ = start_server(["--index-dir", str(tmp_path)], port, env={"ASK_CHAT_SESSIONS": "1"})
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        text = "City council election. Turnout in the city council election rose to 61 percent, the highest since 1990."
+        added = httpx.post(url + "api/articles", json={"text": text, "title": "City election"}, timeout=120)
+        assert added.status_code == 201, added.text
+        aid = added.json()["article"]["id"]
+        first, second = Client(url, verbose=False), Client(url, verbose=False)
+        _, hist, _ = first.predict("What was the turnout?", [], aid, api_name="/ask")
+        assert "61 percent" in str(hist[1]["content"])
+        _, other, _ = second.predict("Who is Caesar?", [], "all", api_name="/ask")  # evicts the first session
+        assert "Caesar" in str(other[1]["content"])
+        _, hist, _ = first.predict("Since when was it the highest?", hist, aid, api_name="/ask")
+        assert len(hist) == 4 and "1990" in str(hist[3]["content"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_chat_sessions_setting_is_checked() -> None:
+    from web.api import CHAT_SESSIONS, ApiSettings
+
+    assert ApiSettings.resolve(env={}).chat_sessions == CHAT_SESSIONS
+    assert ApiSettings.resolve(env={"ASK_CHAT_SESSIONS": "10"}).chat_sessions == 10
+    for bad in ("0", "many"):
+        with pytest.raises(ValueError, match="ASK_CHAT_SESSIONS"):
+            ApiSettings.resolve(env={"ASK_CHAT_SESSIONS": bad})

@@ -42,6 +42,11 @@ API_QUEUE = 64
 ENV_ORIGINS = "ASK_ALLOW_ORIGINS"
 ENV_RATE_LIMIT = "ASK_RATE_LIMIT"
 ENV_MAX_QUEUE = "ASK_MAX_QUEUE"
+ENV_CHAT_SESSIONS = "ASK_CHAT_SESSIONS"
+#: Chat sessions whose per-session UI state Gradio keeps (oldest dropped first). Each costs ~48 KB (a copy of every
+#: component's config) and every gradio_client call opens one; dropping one loses nothing a user sees: the history,
+#: the question and the chosen article travel with each request (the picker accepts any article id).
+CHAT_SESSIONS = 256
 
 
 # ---- settings: allowed origins and rate limit ------------------------------------------------------------------
@@ -86,6 +91,8 @@ class ApiSettings:
     #: Questions that may wait for their turn, on the API and in the chat's queue each (ASK_MAX_QUEUE); past that
     #: the API answers 503 "busy" with Retry-After and Gradio's queue answers "Queue is full".
     max_queue: int = API_QUEUE
+    #: Chat sessions kept in memory (ASK_CHAT_SESSIONS), see CHAT_SESSIONS.
+    chat_sessions: int = CHAT_SESSIONS
 
     @property
     def any_origin(self) -> bool:
@@ -129,8 +136,16 @@ class ApiSettings:
             raise ValueError(f"{ENV_MAX_QUEUE}={raw!r} is not a whole number of waiting questions") from None
         if max_queue < 1:
             raise ValueError(f"{ENV_MAX_QUEUE} is the number of questions that may wait: 1 or more")
+        raw = env.get(ENV_CHAT_SESSIONS, "").strip()
+        try:
+            sessions = int(raw) if raw else CHAT_SESSIONS
+        except ValueError:
+            raise ValueError(f"{ENV_CHAT_SESSIONS}={raw!r} is not a whole number of chat sessions") from None
+        if sessions < 1:
+            raise ValueError(f"{ENV_CHAT_SESSIONS} is the number of chat sessions kept in memory: 1 or more")
         return cls(origins, rate_limit, rate_limit_loopback,
-                   local_only=bind_host is not None and is_local_name(bind_host), max_queue=max_queue)
+                   local_only=bind_host is not None and is_local_name(bind_host), max_queue=max_queue,
+                   chat_sessions=sessions)
 
     def host_allowed(self, host_header: str) -> bool:
         """Whether a request's Host header may be answered (always, unless local_only)."""

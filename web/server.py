@@ -147,6 +147,7 @@ def build_app(assistant: Assistant, *, allow_origins: list[str] | None = None, r
     with deferred_imports():  # building the Blocks asks whether it runs in a notebook: without IPython loaded, it does not
         demo = build_chat(assistant)
         demo.queue(default_concurrency_limit=CONCURRENCY, max_size=settings.max_queue)
+        demo.state_session_capacity = settings.chat_sessions  # read when the app is mounted
         skip_monitoring_summary(demo)
         # uploads to /gradio_api/upload past the article file limit are cut off with a 413 while they arrive
         return gr.mount_gradio_app(api, demo, path="/", css=CSS, footer_links=["api"],
