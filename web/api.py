@@ -14,6 +14,7 @@ import math
 import os
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -70,6 +71,18 @@ def normalize_origin(value: str) -> str:
         host = f"[{host}]"
     default = {"http": 80, "https": 443}[scheme]
     return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
+
+
+def _env_count(env: Mapping[str, str], name: str, default: int, unit: str, meaning: str) -> int:
+    """A positive whole number from the environment (default when unset); ValueError naming the variable if not."""
+    raw = env.get(name, "").strip()
+    try:
+        value = int(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a whole number of {unit}") from None
+    if value < 1:
+        raise ValueError(f"{name} is {meaning}: 1 or more")
+    return value
 
 
 @dataclass
@@ -129,20 +142,9 @@ class ApiSettings:
                 raise ValueError(f"{ENV_RATE_LIMIT}={raw!r} is not a whole number of questions per minute") from None
         if rate_limit < 0:
             raise ValueError("the rate limit is a number of questions per minute: 0 (no limit) or more")
-        raw = env.get(ENV_MAX_QUEUE, "").strip()
-        try:
-            max_queue = int(raw) if raw else API_QUEUE
-        except ValueError:
-            raise ValueError(f"{ENV_MAX_QUEUE}={raw!r} is not a whole number of waiting questions") from None
-        if max_queue < 1:
-            raise ValueError(f"{ENV_MAX_QUEUE} is the number of questions that may wait: 1 or more")
-        raw = env.get(ENV_CHAT_SESSIONS, "").strip()
-        try:
-            sessions = int(raw) if raw else CHAT_SESSIONS
-        except ValueError:
-            raise ValueError(f"{ENV_CHAT_SESSIONS}={raw!r} is not a whole number of chat sessions") from None
-        if sessions < 1:
-            raise ValueError(f"{ENV_CHAT_SESSIONS} is the number of chat sessions kept in memory: 1 or more")
+        max_queue = _env_count(env, ENV_MAX_QUEUE, API_QUEUE, "waiting questions", "the number of questions that may wait")
+        sessions = _env_count(env, ENV_CHAT_SESSIONS, CHAT_SESSIONS, "chat sessions",
+                              "the number of chat sessions kept in memory")
         return cls(origins, rate_limit, rate_limit_loopback,
                    local_only=bind_host is not None and is_local_name(bind_host), max_queue=max_queue,
                    chat_sessions=sessions)
