@@ -139,6 +139,7 @@ def test_candidate_path_cites_what_the_full_scan_cites(seed_assistant, monkeypat
     assert not any(a.abstained for a in full)
     monkeypatch.setattr(answer, "FULL_SCAN_LIMIT", 0)  # what a scope of more than FULL_SCAN_LIMIT sentences does
     monkeypatch.setattr(answer, "CANDIDATES", 8)  # small top lists, so the candidates are a strict subset
+    monkeypatch.setattr(answer, "LEXICAL_CANDIDATES", 8)
     a = seed_assistant.answerer
     for q in questions:
         rows = a.candidates(a.query_terms(q), a.encode_query(q)[0], snap, None)
@@ -146,3 +147,35 @@ def test_candidate_path_cites_what_the_full_scan_cites(seed_assistant, monkeypat
     got = [seed_assistant.answer(q) for q in questions]
     assert [g.citations[0].text for g in got] == [f.citations[0].text for f in full]
     assert not any(g.abstained for g in got)
+
+
+def test_stage2_cues_are_the_same_uncached_above_the_full_scan_limit(seed_assistant, monkeypatch) -> None:
+    import importlib
+
+    import numpy as np
+
+    answer = importlib.import_module("retrieval.answer")
+    a, snap = seed_assistant.answerer, seed_assistant.store.snapshot
+    ix = a.index(snap)
+    rows = np.arange(min(40, len(snap.sentences)))
+    questions = ["Who oversees the legion?", "When was the legion formed?", "How many fighters does it have?",
+                 "Where do the fighters train?", "What checks do applicants go through?"]
+
+    def feats() -> list[np.ndarray]:
+        out = []
+        for q in questions:
+            terms, qtype = a.query_terms(q), answer.question_type(q)
+            f1, _ = a.stage1(terms, a.encode_query(q)[0], qtype, snap, rows)
+            out.append(a.stage2(q, terms, qtype, snap, rows, f1, f1 @ a._w1))
+        return out
+
+    cached = feats()
+    monkeypatch.setattr(answer, "FULL_SCAN_LIMIT", 0)  # as above the limit: rows seldom recur, nothing is cached
+    monkeypatch.setattr(ix, "_bigrams", {})
+    monkeypatch.setattr(ix, "_lower", {})
+    monkeypatch.setattr(ix, "_cues", {"date": {}, "number": {}, "cap": {}})
+    assert all(np.array_equal(x, y) for x, y in zip(feats(), cached))
+    assert not ix._bigrams and not ix._lower and not any(ix._cues.values())
+    for kind in ("date", "number", "person", "other"):
+        for text in snap.sentences[:60]:
+            assert set(answer._iter_cue_tokens(kind, text.text)) == answer._cue_tokens(kind, text.text)

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import SEED
 from retrieval import IndexCorrupt, parse_article, read_article
-from retrieval.store import MANIFEST, Store, build_faiss
+from retrieval.store import MANIFEST, Store, build_faiss, ivf_params
 
 DOCS = {
     "cats": "# Cats\n\nCats sleep most of the day. A cat purrs when content.",
@@ -107,13 +107,25 @@ def test_index_type_is_chosen_by_size() -> None:
     assert list(ids[:, 0]) == [0, 1, 2, 3, 4]
 
 
+def test_ivf_lists_grow_with_the_square_root_of_the_size_and_probes_stay_few() -> None:
+    assert ivf_params(1_000_000) == (3968, 16)  # ~4 sqrt(n) lists, 16 probed (bench.perf: recall@10 >= 0.99)
+    assert ivf_params(200_001) == (1792, 16)
+    assert ivf_params(10_000_000)[1] == 12672 // 256  # probes grow with the lists beyond ~4,000 lists
+    assert ivf_params(1_000) == (25, 16)  # few vectors: ~39 training points a list
+    assert ivf_params(50) == (1, 1)  # never more probes than lists
+    v = np.random.default_rng(0).normal(size=(2_000, 8)).astype(np.float32)
+    approx = build_faiss(v, exact_limit=100)
+    assert (approx.nlist, approx.nprobe) == ivf_params(2_000) == (51, 16)
+
+
 def test_approximate_index_survives_a_save_load_round_trip(tmp_path, fake_encoder) -> None:
     s1 = Store(tmp_path, fake_encoder, exact_limit=2)
     s1.sync(articles())
     assert type(s1.snapshot.index).__name__ == "IndexIVFFlat"
     s2 = Store(tmp_path, fake_encoder, exact_limit=2)
     assert s2.load() is True
-    assert type(s2.snapshot.index).__name__ == "IndexIVFFlat" and s2.snapshot.index.nprobe == 32
+    assert type(s2.snapshot.index).__name__ == "IndexIVFFlat"
+    assert s2.snapshot.index.nprobe == s1.snapshot.index.nprobe == ivf_params(len(s1.snapshot.vectors))[1]
     assert np.allclose(s2.snapshot.vectors, s1.snapshot.vectors)
 
 
