@@ -11,7 +11,7 @@ Sections: latency (seed article, index loaded), backends (torch vs ONNX fp32 vs 
 (all shared SQuAD articles in one index, then a re-run that must embed nothing) plus answer latency on that corpus,
 cold (process start -> first answer), http (16 clients for S seconds over /api/ask and the Gradio `ask` endpoint,
 peak RSS of the server) and scale (N passages in one index: synthetic embeddings around the real SQuAD sentence
-vectors, real question vectors; exact vs IVF vs HNSW; then the full answer path over N passages).
+vectors, real question vectors; exact vs the store's IVF; then the full answer path over N passages).
 """
 
 from __future__ import annotations
@@ -596,24 +596,6 @@ def section_scale(rep: Report, args, enc, corpus) -> None:  # type: ignore[no-un
             note=f"build {ivf_build:.0f} s, query p50 {got['p50_ms']:.2f} ms vs exact {flat_p50:.1f} ms, "
                  f"+{ivf_mem:.0f} MB; recall >= 0.95 from nprobe {chosen}")
     rep.rows[-1].ok = got["recall@10"] >= 0.95
-    # the store's own choice above EXACT_LIMIT (HNSW), measured on a sample: its build rate decides if it is usable
-    hn = min(N, 10_000 if args.quick else 20_000)
-    sub = vecs[:hn]
-    t = time.perf_counter()
-    hnsw = build_faiss(sub, exact_limit=0)
-    hn_build = time.perf_counter() - t
-    hidx = type(hnsw).__name__
-    gt_sub = faiss.IndexFlatIP(sub.shape[1])
-    gt_sub.add(sub)
-    _, g2 = gt_sub.search(qv, 10)
-    _, h2 = hnsw.search(qv, 10)
-    hrec = float(np.mean([len(set(h2[i]) & set(g2[i])) / 10 for i in range(len(qv))]))
-    rep.details["scale"]["store_build_faiss_sample"] = {"type": hidx, "n": hn, "build_s": hn_build, "recall@10": hrec}
-    rep.add(f"store.build_faiss above EXACT_LIMIT ({hidx}) build, {hn:,}-vector sample",
-            f"{hn / hn_build:.0f} vectors/s, recall@10 {hrec:.3f}", "-", None, "",
-            note=f"=> ~{N / (hn / hn_build) / 60:.0f} min for {N:,} (lower bound: HNSW insertion slows with size)")
-    del hnsw, gt_sub
-    gc.collect()
     # the full answer path over N passages: real SQuAD articles + synthetic filler articles, one index
     t = time.perf_counter()
     snap = scale_snapshot(snap0, vecs, anchors, ivf, rng)
