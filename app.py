@@ -157,10 +157,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from web.server import build_app
 
-    app = build_app(assistant, settings=args.api)
-    release_free_memory()
-    print(f"Chat served at http://{args.host}:{args.port}/ (ready {time.perf_counter() - t0:.1f}s after start)",
-          flush=True)
+    def chat_ready() -> None:
+        print(f"Chat served at http://{args.host}:{args.port}/ (ready {time.perf_counter() - t0:.1f}s after start)",
+              flush=True)
+        release_free_memory()
+
+    # the API answers as soon as the server listens; Gradio (seconds to import) is built and mounted at / behind it
+    app = build_app(assistant, settings=args.api, defer_chat=True, on_chat_ready=chat_ready)
+    print(f"API served at http://{args.host}:{args.port}/api/ask (ready {time.perf_counter() - t0:.1f}s after start); "
+          f"the chat at / follows once Gradio is loaded", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
