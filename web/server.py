@@ -29,7 +29,8 @@ from retrieval.ingest import MAX_DOCUMENT_BYTES
 
 from . import api as api_routes
 from . import widget as widget_routes
-from .api import ApiSettings, redacted_traceback
+from .api import redacted_traceback
+from .settings import ApiSettings
 from .lean import deferred_imports
 
 if TYPE_CHECKING:
