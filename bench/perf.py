@@ -9,9 +9,10 @@ processes on the machine hits both alike; ratios are what to read, absolute numb
 
 Sections: latency (seed article, index loaded), backends (torch vs ONNX fp32 vs ONNX int8 query cost), build
 (all shared SQuAD articles in one index, then a re-run that must embed nothing) plus answer latency on that corpus,
-cold (process start -> first answer), http (16 clients for S seconds over /api/ask and the Gradio `ask` endpoint,
-peak RSS of the server) and scale (N passages in one index: synthetic embeddings around the real SQuAD sentence
-vectors, real question vectors; exact vs the store's IVF; then the full answer path over N passages).
+cold (process start -> first answer), http (`python app.py` -> its first HTTP answer and -> the chat page at /; 16
+clients for S seconds over /api/ask and the Gradio `ask` endpoint, peak RSS of the server) and scale (N passages in
+one index: synthetic embeddings around the real SQuAD sentence vectors, real question vectors; exact vs the store's
+IVF; then the full answer path over N passages).
 """
 
 from __future__ import annotations

@@ -281,8 +281,10 @@ class DeferredChat:
         def build() -> None:
             try:
                 outcome = (True, self._build())
-            except BaseException as exc:  # noqa: BLE001 - reported on the loop
+            except Exception as exc:  # noqa: BLE001 - reported on the loop
                 outcome = (False, exc)
+            except BaseException as exc:  # noqa: BLE001 - SystemExit in a library's import: still a failed build
+                outcome = (False, RuntimeError(f"the chat build stopped ({type(exc).__name__})"))
             with contextlib.suppress(RuntimeError):  # the loop is closed: the server stopped during the build
                 loop.call_soon_threadsafe(settle, *outcome)
 
@@ -306,9 +308,13 @@ class DeferredChat:
             return
         self.ready = True
         log.debug("chat built and mounted at / in %.1fs", time.perf_counter() - t0)
-        self.settled.set()
-        if self._on_ready is not None:
-            self._on_ready()
+        try:
+            if self._on_ready is not None:
+                self._on_ready()
+        except Exception:  # noqa: BLE001 - the chat is served all the same
+            log.exception("on_chat_ready failed")
+        finally:
+            self.settled.set()
 
     async def _stop(self) -> None:
         if self._task is not None and not self._task.done():
