@@ -533,7 +533,8 @@ def section_http(rep: Report, args, work: Path, assistant, backend: str, cold: d
                 f"{inproc_cpu:.1f} ms CPU per answer)", r["per_s"] / inproc, ">= 0.5x", note=ok_note)
         if r["errors"]:
             rep.rows[-1].ok = False
-    rep.details["http"] = {"first_answer_s": first, "chat_page_s": chat, "ready_hwm_mb": ready_hwm, "api_hwm_mb": api_hwm, "inprocess_per_s": inproc,
+    rep.details["http"] = {"first_answer_s": first, "chat_page_s": chat, "ready_hwm_mb": ready_hwm,
+                           "api_hwm_mb": api_hwm, "inprocess_per_s": inproc,
                            "inprocess_runs": inproc_runs, **results, "server_hwm_mb": server_hwm, "errors": dict(ERRORS)}
     if ERRORS:
         print(f"  HTTP errors: {ERRORS}", flush=True)

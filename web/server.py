@@ -191,7 +191,8 @@ STARTING_PAGE = """<!doctype html>
 
 FAILED_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>Ask the article: the chat failed</title></head>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Ask the article: the chat failed</title></head>
 <body style="font-family: system-ui, sans-serif; max-width: 36em; margin: 4em auto; padding: 0 1em">
 <h1>The chat could not start</h1>
 <p>The server failed to load the chat page; its log says why. The JSON API (<a href="/docs">/docs</a>) and the
@@ -253,7 +254,8 @@ class DeferredChat:
         if scope["type"] != "http":
             return
         if self.error is None:
-            page = HTMLResponse(STARTING_PAGE, status_code=503, headers={"Retry-After": "1", "Cache-Control": "no-store"})
+            page = HTMLResponse(STARTING_PAGE, status_code=503,
+                                headers={"Retry-After": "1", "Cache-Control": "no-store"})
         else:
             page = HTMLResponse(FAILED_PAGE, status_code=500, headers={"Cache-Control": "no-store"})
         await page(scope, receive, send)
