@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.article and args.articles:
         p.error("give either --article PATH ... or --articles DIR, not both")
     if not args.command:
-        from web.api import ApiSettings
+        from web.settings import ApiSettings  # (not web.api: FastAPI is imported in the background, see main)
 
         try:
             args.api = ApiSettings.resolve(args.allow_origin, args.rate_limit, args.rate_limit_localhost,
@@ -119,6 +120,16 @@ def run_command(args: argparse.Namespace) -> int:
         return 2
 
 
+def _import_server() -> None:
+    """Import what serving needs; an error here is raised again, and reported, by main's own import."""
+    try:
+        import uvicorn  # noqa: F401
+
+        import web.server  # noqa: F401
+    except Exception:  # noqa: BLE001, S110
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.command else logging.INFO, format="%(message)s")
@@ -128,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     from web.lean import limit_malloc_arenas, release_free_memory
 
     limit_malloc_arenas()  # before the model's and the server's threads start
+    # FastAPI and uvicorn (~0.5 s of imports) load in a thread while the model loads (bench/PERF.md: cold start)
+    server_imports = threading.Thread(target=_import_server, name="import-server", daemon=True)
+    server_imports.start()
     articles = args.article
     if args.articles:
         try:
@@ -153,14 +167,20 @@ def main(argv: list[str] | None = None) -> int:
           f"{report.embedded} sentence(s) (added {len(report.added)}, re-indexed {len(report.updated)}, "
           f"unchanged {len(report.unchanged)}) in {time.perf_counter() - t0:.1f}s", flush=True)
 
+    server_imports.join()
     import uvicorn
 
     from web.server import build_app
 
-    app = build_app(assistant, settings=args.api)
-    release_free_memory()
-    print(f"Chat served at http://{args.host}:{args.port}/ (ready {time.perf_counter() - t0:.1f}s after start)",
-          flush=True)
+    def chat_ready() -> None:
+        print(f"Chat served at http://{args.host}:{args.port}/ (ready {time.perf_counter() - t0:.1f}s after start)",
+              flush=True)
+        release_free_memory()
+
+    # the API answers as soon as the server listens; Gradio (seconds to import) is built and mounted at / behind it
+    app = build_app(assistant, settings=args.api, defer_chat=True, on_chat_ready=chat_ready)
+    print(f"API served at http://{args.host}:{args.port}/api/ask (ready {time.perf_counter() - t0:.1f}s after start); "
+          f"the chat at / follows once Gradio is loaded", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 

@@ -106,8 +106,10 @@ The lighthouse keeper, Margit Olsson, retired after forty years on the island of
 """
 
 
-def start_server(args: list[str], port: int, *, env: dict[str, str] | None = None, timeout: float = 180):
-    """Start `python app.py ARGS --port PORT`; return (process, output lines so far) once it answers HTTP.
+def start_server(args: list[str], port: int, *, env: dict[str, str] | None = None, timeout: float = 180,
+                 ready: str = "Chat served at"):
+    """Start `python app.py ARGS --port PORT`; return (process, output lines so far) once it prints the line
+    `ready` (by default once the chat is served; "API served at": as soon as the JSON API is) and answers HTTP.
 
     A thread keeps reading the output (so a chatty server never blocks on a full pipe); lines keep arriving in the
     returned list."""
@@ -126,7 +128,7 @@ def start_server(args: list[str], port: int, *, env: dict[str, str] | None = Non
     def drain() -> None:
         for line in proc.stdout:
             lines.append(line)
-            if "Chat served at" in line:
+            if ready in line:
                 served.set()
         served.set()
 

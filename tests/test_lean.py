@@ -28,7 +28,9 @@ def test_deferred_module_loads_on_first_use_and_imports_stay_normal_after() -> N
 
 def test_the_server_does_not_load_pandas_or_ipython_and_gradio_can_still_use_pandas() -> None:
     code = ("import sys\n"
-            "import web.server, gradio.caching\n"
+            "import web.server\n"
+            "web.server.import_gradio()\n"
+            "import gradio.caching\n"
             "print(sorted(m for m in ('pandas', 'IPython') if m in sys.modules))\n"
             "import pandas\n"
             "print(gradio.caching.pd.DataFrame is pandas.DataFrame)\n")

@@ -15,7 +15,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from .api import ApiSettings
+from .settings import ApiSettings
 
 STATIC = Path(__file__).resolve().parent / "static"
 
