@@ -65,6 +65,31 @@ def test_cached_graph_is_reused_and_a_damaged_one_is_exported_again(onnx_encoder
     assert exported == [1]
 
 
+def test_a_verified_graph_is_not_hashed_again_until_the_file_changes(onnx_encoder, tmp_path, monkeypatch) -> None:
+    import json
+
+    root = model_path()
+    src = onnx_encoder.model.path
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    dst = cache / src.name
+    dst.write_bytes(src.read_bytes())
+    meta = json.loads(src.with_suffix(".json").read_text())
+    meta.pop("stat", None)
+    dst.with_suffix(".json").write_text(json.dumps(meta))
+    hashed = []
+    real = onnx_backend.sha256_file
+    monkeypatch.setattr(onnx_backend, "sha256_file", lambda p: hashed.append(p) or real(p))
+    monkeypatch.setattr(onnx_backend.OnnxEncoder, "_export", lambda self: pytest.fail("exported a valid graph"))
+    onnx_backend.OnnxEncoder(root, cache_dir=cache)  # first start: hashed, and its stat key recorded
+    assert hashed == [dst] and "stat" in json.loads(dst.with_suffix(".json").read_text())
+    onnx_backend.OnnxEncoder(root, cache_dir=cache)  # unchanged: not hashed
+    assert hashed == [dst]
+    dst.write_bytes(dst.read_bytes())  # rewritten (same bytes): its ctime moved, so it is hashed again
+    onnx_backend.OnnxEncoder(root, cache_dir=cache)
+    assert hashed == [dst, dst]
+
+
 def test_an_export_that_disagrees_with_torch_is_refused(onnx_encoder, monkeypatch) -> None:
     enc = onnx_encoder.model
     monkeypatch.setitem(onnx_backend.MIN_COSINE, "fp32", 1.01)  # impossible bar: the check must refuse

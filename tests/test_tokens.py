@@ -89,3 +89,25 @@ def test_best_match_is_the_same_whichever_way_the_rows_are_read() -> None:
     for rows in (np.arange(-1, 40), np.array([-1, 3, 4, 9, 10, 11, 30]), np.array([7, 2, -1, 7, 39]),
                  np.unique(rng.choice(40, 25))):
         np.testing.assert_allclose(scorer._best(q, rows), brute(rows), atol=1e-6)
+
+
+def test_vocabulary_read_from_the_json_matches_the_tokenizer_library() -> None:
+    from tokenizers import Tokenizer
+
+    from retrieval.embed import model_path
+    from retrieval.tokens import _vocab
+
+    path = model_path() / "tokenizer.json"
+    tok = Tokenizer.from_file(str(path))
+    vocab, size = _vocab(path)
+    assert vocab == tok.get_vocab() and size == tok.get_vocab_size()
+    keep = keep_mask(path)
+    for piece in ("[CLS]", "[SEP]", "[PAD]", ",", "##.", "—"):
+        assert not keep[vocab[piece]], piece
+    for piece in ("legion", "##ing", "1781", "é"):
+        if piece in vocab:
+            assert keep[vocab[piece]], piece
+    slow = np.array([not ((p.startswith("[") and p.endswith("]")) or
+                          not any(ch.isalnum() for ch in (p[2:] if p.startswith("##") else p)))
+                     for p, _ in sorted(vocab.items(), key=lambda kv: kv[1])])
+    assert np.array_equal(keep, slow)
