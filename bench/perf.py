@@ -471,35 +471,20 @@ def section_http(rep: Report, args, work: Path, assistant, backend: str, cold: d
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        first = None
-        api = False
-        with httpx.Client(timeout=30) as c:
-            while time.perf_counter() - t_start < 300 and proc.poll() is None:
-                try:
-                    if _ask_api(c, base, SEED_QUESTIONS[0]):
-                        api = True
-                        first = time.perf_counter() - t_start
-                        break
-                    if c.get(f"{base}/", timeout=2).status_code == 200 and _ask_gradio(c, base, SEED_QUESTIONS[0]):
-                        first = time.perf_counter() - t_start
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.1)
-        if first is None:
-            raise RuntimeError("server did not answer: " + (proc.stdout.read() if proc.poll() is not None else ""))
-        chat = first if not api else None  # the chat page at / (200): app.py builds it after the API is served
-        with httpx.Client(timeout=30) as c:
-            while chat is None and time.perf_counter() - t_start < 300 and proc.poll() is None:
-                try:
-                    if c.get(f"{base}/", timeout=2).status_code == 200:
-                        chat = time.perf_counter() - t_start
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.1)
-        if chat is None:
-            raise RuntimeError("the chat page never served: " + (proc.stdout.read() if proc.poll() is not None else ""))
+        def chat_page(c: httpx.Client) -> bool:
+            return c.get(f"{base}/", timeout=2).status_code == 200
+
+        api: list[bool] = []
+
+        def first_answer(c: httpx.Client) -> bool:
+            if _ask_api(c, base, SEED_QUESTIONS[0]):
+                api.append(True)
+                return True
+            return chat_page(c) and _ask_gradio(c, base, SEED_QUESTIONS[0])
+
+        first = _poll_server(proc, t_start, first_answer, "server did not answer")
+        # the chat page at / (200): app.py builds it after the API is served
+        chat = _poll_server(proc, t_start, chat_page, "the chat page never served") if api else first
         if cold:
             rep.add(f"cold start: `python app.py` -> first HTTP answer ({backend})", f"{first:.2f} s",
                     f"{cold['floor_s']:.2f} s bare model process", first / cold["floor_s"], "<= 1.5x",
@@ -676,6 +661,22 @@ def scale_snapshot(snap0, vecs: np.ndarray, anchors: np.ndarray, index, rng: np.
         offsets[aid] = (lo, hi)
         sentences.extend(sents)
     return Snapshot(arts, sentences, vecs, index, offsets, "scale")
+
+
+def _poll_server(proc: subprocess.Popen, t_start: float, ready: Callable[[httpx.Client], bool], failure: str
+                 ) -> float:
+    """Seconds from t_start until ready(client) holds, polling every 0.1 s for up to 300 s; RuntimeError if never."""
+    import httpx
+
+    with httpx.Client(timeout=30) as c:
+        while time.perf_counter() - t_start < 300 and proc.poll() is None:
+            try:
+                if ready(c):
+                    return time.perf_counter() - t_start
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+    raise RuntimeError(f"{failure}: " + (proc.stdout.read() if proc.poll() is not None else ""))
 
 
 def _reset_hwm() -> bool:

@@ -51,15 +51,15 @@ def normalize_origin(value: str) -> str:
     return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
 
 
-def _env_count(env: Mapping[str, str], name: str, default: int, unit: str, meaning: str) -> int:
-    """A positive whole number from the environment (default when unset); ValueError naming the variable if not."""
+def _env_count(env: Mapping[str, str], name: str, default: int, unit: str, meaning: str, minimum: int = 1) -> int:
+    """A whole number >= minimum from the environment (default when unset); ValueError naming the variable if not."""
     raw = env.get(name, "").strip()
     try:
         value = int(raw) if raw else default
     except ValueError:
         raise ValueError(f"{name}={raw!r} is not a whole number of {unit}") from None
-    if value < 1:
-        raise ValueError(f"{name} is {meaning}: 1 or more")
+    if value < minimum:
+        raise ValueError(f"{name} is {meaning}: {minimum} or more")
     return value
 
 
@@ -113,12 +113,9 @@ class ApiSettings:
             if n not in origins:
                 origins.append(n)
         if rate_limit is None:
-            raw = env.get(ENV_RATE_LIMIT, "").strip()
-            try:
-                rate_limit = int(raw) if raw else DEFAULT_RATE_LIMIT
-            except ValueError:
-                raise ValueError(f"{ENV_RATE_LIMIT}={raw!r} is not a whole number of questions per minute") from None
-        if rate_limit < 0:
+            rate_limit = _env_count(env, ENV_RATE_LIMIT, DEFAULT_RATE_LIMIT, "questions per minute",
+                                    "a number of questions per minute (0: no limit)", minimum=0)
+        if rate_limit < 0:  # from the command line
             raise ValueError("the rate limit is a number of questions per minute: 0 (no limit) or more")
         max_queue = _env_count(env, ENV_MAX_QUEUE, API_QUEUE, "waiting questions", "the number of questions that may wait")
         sessions = _env_count(env, ENV_CHAT_SESSIONS, CHAT_SESSIONS, "chat sessions",
