@@ -38,30 +38,52 @@ def test_onnx_vectors_match_torch(onnx_encoder, encoder) -> None:
     assert onnx_encoder.encode([]).shape == (0, 384)
 
 
-def test_cached_graph_is_reused_and_a_damaged_one_is_exported_again(onnx_encoder, tmp_path, monkeypatch) -> None:
+def _copy_cache(enc, cache):  # type: ignore[no-untyped-def]
+    """The cached graph, its weights file and its record, copied into another cache folder."""
+    cache.mkdir()
+    src = enc.model.path
+    for f in (src, enc.model.data_path, src.with_suffix(".json")):
+        (cache / f.name).write_bytes(f.read_bytes())
+    return cache / src.name, cache / enc.model.data_path.name
+
+
+def test_the_weights_are_mapped_from_a_file_beside_the_graph(onnx_encoder) -> None:
+    """The graph holds no weights (onnxruntime maps them from the .onnx.data file instead of copying them out)."""
+    m = onnx_encoder.model
+    assert m.data_path.name == m.path.name + ".data" and m.data_path.stat().st_size > 80e6
+    assert m.path.stat().st_size < 1e6
+    maps = open("/proc/self/maps").read() if __import__("sys").platform == "linux" else str(m.data_path)
+    assert str(m.data_path) in maps
+
+
+@pytest.mark.parametrize("damaged", ["graph", "weights"])
+def test_cached_graph_is_reused_and_a_damaged_one_is_exported_again(onnx_encoder, tmp_path, monkeypatch,
+                                                                     damaged: str) -> None:
     root = model_path()
     verify_model(root)
-    src = onnx_encoder.model.path
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    dst = cache / src.name
-    dst.write_bytes(src.read_bytes())
-    dst.with_suffix(".json").write_bytes(src.with_suffix(".json").read_bytes())
+    graph, weights = _copy_cache(onnx_encoder, tmp_path / "cache")
 
     def no_export(self):  # noqa: ANN001
         raise AssertionError("exported although a valid cached graph exists")
 
     monkeypatch.setattr(onnx_backend.OnnxEncoder, "_export", no_export)
-    reused = onnx_backend.OnnxEncoder(root, cache_dir=cache)
+    reused = onnx_backend.OnnxEncoder(root, cache_dir=tmp_path / "cache")
     assert float(reused.encode([SENTENCES[0]], normalize_embeddings=True)[0] @ onnx_encoder.encode([SENTENCES[0]])[0]) > 0.9999
+    del reused
 
-    data = bytearray(dst.read_bytes())
+    target = graph if damaged == "graph" else weights
+    data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0xFF
-    dst.write_bytes(bytes(data))
+    target.write_bytes(bytes(data))
     exported = []
-    monkeypatch.setattr(onnx_backend.OnnxEncoder, "_export",
-                        lambda self: exported.append(1) or self.path.write_bytes(src.read_bytes()))
-    onnx_backend.OnnxEncoder(root, cache_dir=cache)
+
+    def export_again(self):  # noqa: ANN001
+        exported.append(1)
+        for f in (onnx_encoder.model.path, onnx_encoder.model.data_path):
+            (self.cache_dir / f.name).write_bytes(f.read_bytes())
+
+    monkeypatch.setattr(onnx_backend.OnnxEncoder, "_export", export_again)
+    onnx_backend.OnnxEncoder(root, cache_dir=tmp_path / "cache")
     assert exported == [1]
 
 
@@ -69,25 +91,24 @@ def test_a_verified_graph_is_not_hashed_again_until_the_file_changes(onnx_encode
     import json
 
     root = model_path()
-    src = onnx_encoder.model.path
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    dst = cache / src.name
-    dst.write_bytes(src.read_bytes())
-    meta = json.loads(src.with_suffix(".json").read_text())
-    meta.pop("stat", None)
-    dst.with_suffix(".json").write_text(json.dumps(meta))
+    graph, weights = _copy_cache(onnx_encoder, tmp_path / "cache")
+    meta_path = graph.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    for rec in meta["files"].values():
+        rec.pop("stat", None)
+    meta_path.write_text(json.dumps(meta))
     hashed = []
     real = onnx_backend.sha256_file
     monkeypatch.setattr(onnx_backend, "sha256_file", lambda p: hashed.append(p) or real(p))
     monkeypatch.setattr(onnx_backend.OnnxEncoder, "_export", lambda self: pytest.fail("exported a valid graph"))
-    onnx_backend.OnnxEncoder(root, cache_dir=cache)  # first start: hashed, and its stat key recorded
-    assert hashed == [dst] and "stat" in json.loads(dst.with_suffix(".json").read_text())
-    onnx_backend.OnnxEncoder(root, cache_dir=cache)  # unchanged: not hashed
-    assert hashed == [dst]
-    dst.write_bytes(dst.read_bytes())  # rewritten (same bytes): its ctime moved, so it is hashed again
-    onnx_backend.OnnxEncoder(root, cache_dir=cache)
-    assert hashed == [dst, dst]
+    onnx_backend.OnnxEncoder(root, cache_dir=tmp_path / "cache")  # first start: hashed, and the stat keys recorded
+    assert hashed == [graph, weights]
+    assert all("stat" in rec for rec in json.loads(meta_path.read_text())["files"].values())
+    onnx_backend.OnnxEncoder(root, cache_dir=tmp_path / "cache")  # unchanged: not hashed
+    assert hashed == [graph, weights]
+    weights.write_bytes(weights.read_bytes())  # rewritten (same bytes): its ctime moved, so it alone is hashed again
+    onnx_backend.OnnxEncoder(root, cache_dir=tmp_path / "cache")
+    assert hashed == [graph, weights, weights]
 
 
 def test_an_export_that_disagrees_with_torch_is_refused(onnx_encoder, monkeypatch) -> None:
@@ -102,7 +123,7 @@ def test_an_export_that_disagrees_with_torch_is_refused(onnx_encoder, monkeypatc
             return torch.from_numpy(vecs), torch.from_numpy(hidden)
 
     with pytest.raises(onnx_backend.ModelError, match="disagrees"):
-        enc._check(enc.path.read_bytes(), Same())
+        enc._check(enc.path, Same())
 
 
 def test_no_graph_is_exported_from_tampered_weights(tmp_path) -> None:
@@ -130,3 +151,17 @@ def test_intra_op_threads_sleep_instead_of_spinning(onnx_encoder) -> None:
     """Spinning idle threads take the CPU that concurrent answers need on a few shared cores (bench/PERF.md)."""
     opts = onnx_encoder.model.session.get_session_options()
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_an_upgrade_drops_the_older_exports_of_the_same_model_and_variant(tmp_path) -> None:
+    enc = object.__new__(onnx_backend.OnnxEncoder)
+    enc.root, enc.variant, enc.cache_dir = model_path(), "fp32", tmp_path
+    key = onnx_backend._model_key(enc.root)
+    v = onnx_backend.EXPORT_VERSION
+    names = [f"all-MiniLM-L6-v2-{key}-v{n}-{var}.{ext}" for n in (1, 2, v) for var in ("fp32", "int8")
+             for ext in ("onnx", "json")] + [f"all-MiniLM-L6-v2-{key}-v{v}-fp32.onnx.data", "unrelated.onnx"]
+    for name in names:
+        (tmp_path / name).write_text("x")
+    enc._drop_older_exports()
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(n for n in names if f"-v{v}-" in n or "int8" in n or n == "unrelated.onnx")
