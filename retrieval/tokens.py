@@ -8,6 +8,8 @@ are left out; vectors are unit length, stored as float16.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
 import re
@@ -102,11 +104,30 @@ def _vocab(tokenizer_json: Path) -> tuple[dict[str, int], int]:
     return vocab, max(vocab.values(), default=-1) + 1
 
 
+#: Bump when what the masks keep changes: masks cached under an older version are then made again.
+MASK_VERSION = 1
+
+
 @lru_cache(maxsize=4)
-def keep_mask(tokenizer_json: Path) -> np.ndarray:
-    """keep[id]: the word pieces worth matching (not [CLS]/[SEP]/[PAD]/[UNK]/[MASK], not punctuation alone)."""
+def _masks(tokenizer_json: Path) -> np.ndarray:
+    """(2, vocab) bool: keep_mask and stop_mask. Going over the 30,000-piece vocabulary costs ~50 ms, a twentieth of a
+    cold start, so the pair is kept in the model cache, keyed by the tokenizer file's and the stopword list's hashes."""
+    from .answer import STOPWORDS
+    from .fileio import sha256_file, write_atomic
+    from .onnx_backend import default_cache_dir
+
+    words = hashlib.sha256("\n".join(sorted(STOPWORDS)).encode("utf-8")).hexdigest()[:16]
+    key = f"{sha256_file(Path(tokenizer_json))[:16]}-{words}-v{MASK_VERSION}"
+    path = default_cache_dir() / f"vocab-masks-{key}.npy"
+    try:
+        masks = np.load(path, allow_pickle=False)
+        if masks.dtype == np.bool_ and masks.ndim == 2 and masks.shape[0] == 2:
+            return masks
+    except (OSError, ValueError):
+        pass  # not made yet, or damaged: made again below
     vocab, size = _vocab(tokenizer_json)
     keep = np.ones(size, dtype=bool)
+    stop = np.zeros(size, dtype=bool)
     alnum = re.compile(r"[^\W_]").search  # a character c with c.isalnum(): what \w matches, less "_"
     for piece, i in vocab.items():
         if i >= size:
@@ -114,20 +135,27 @@ def keep_mask(tokenizer_json: Path) -> np.ndarray:
         word = piece[2:] if piece.startswith("##") else piece
         if (piece.startswith("[") and piece.endswith("]")) or alnum(word) is None:
             keep[i] = False
-    return keep
+        if piece in STOPWORDS:
+            stop[i] = True
+    masks = np.stack([keep, stop])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        np.save(buf, masks, allow_pickle=False)
+        write_atomic(path, buf.getvalue())
+    except OSError:
+        pass  # a read-only cache: made at every start
+    return masks
 
 
-@lru_cache(maxsize=4)
+def keep_mask(tokenizer_json: Path) -> np.ndarray:
+    """keep[id]: the word pieces worth matching (not [CLS]/[SEP]/[PAD]/[UNK]/[MASK], not punctuation alone)."""
+    return _masks(tokenizer_json)[0]
+
+
 def stop_mask(tokenizer_json: Path) -> np.ndarray:
     """stop[id]: whole-word pieces that are English function words (left out of a question's pieces)."""
-    from .answer import STOPWORDS
-
-    vocab, size = _vocab(tokenizer_json)
-    stop = np.zeros(size, dtype=bool)
-    for piece, i in vocab.items():
-        if i < len(stop) and piece in STOPWORDS:
-            stop[i] = True
-    return stop
+    return _masks(tokenizer_json)[1]
 
 
 #: Up to this size the scorer keeps its index's piece vectors as float32 too (else it converts the candidates' pieces).
@@ -148,7 +176,8 @@ class TokenScorer:
         ids = np.asarray(tokens.ids, dtype=np.int64)
         sent = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(np.asarray(tokens.offsets)))
         size = max(vocab_size, int(ids.max()) + 1 if len(ids) else 0)
-        pairs = np.unique(sent * size + ids)  # each piece once per sentence: document frequency
+        pairs = np.sort(sent * size + ids)  # each piece once per sentence: document frequency
+        pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]] if len(pairs) else pairs  # (np.unique imports numpy.ma, ~20 ms)
         self.df = np.bincount(pairs % size, minlength=size).astype(np.float32)
         # small indexes keep a float32 copy, so a question converts nothing (a seed-sized article: ~1.5 MB)
         vecs = tokens.vectors

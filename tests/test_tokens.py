@@ -111,3 +111,28 @@ def test_vocabulary_read_from_the_json_matches_the_tokenizer_library() -> None:
                           not any(ch.isalnum() for ch in (p[2:] if p.startswith("##") else p)))
                      for p, _ in sorted(vocab.items(), key=lambda kv: kv[1])])
     assert np.array_equal(keep, slow)
+
+
+def test_vocabulary_masks_are_kept_in_the_model_cache_and_made_again_when_damaged(tmp_path, monkeypatch) -> None:
+    """Going over the vocabulary costs ~50 ms of every cold start: the masks are read back from the cache instead."""
+    from retrieval import tokens
+    from retrieval.embed import model_path
+
+    path = model_path() / "tokenizer.json"
+    monkeypatch.setenv("RETRIEVAL_MODEL_CACHE", str(tmp_path))
+    tokens._masks.cache_clear()
+    keep, stop = keep_mask(path).copy(), stop_mask(path).copy()
+    [cached] = tmp_path.glob("vocab-masks-*.npy")
+    assert keep.any() and stop.any() and not (keep.all() or stop.all())
+
+    tokens._masks.cache_clear()
+    monkeypatch.setattr(tokens, "_vocab", lambda p: pytest.fail("read the vocabulary although the masks are cached"))
+    assert np.array_equal(keep_mask(path), keep) and np.array_equal(stop_mask(path), stop)
+
+    monkeypatch.undo()
+    monkeypatch.setenv("RETRIEVAL_MODEL_CACHE", str(tmp_path))
+    cached.write_bytes(b"\x93NUMPY damaged")
+    tokens._masks.cache_clear()
+    assert np.array_equal(keep_mask(path), keep) and np.array_equal(stop_mask(path), stop)
+    assert np.array_equal(np.load(cached), np.stack([keep, stop]))
+    tokens._masks.cache_clear()
