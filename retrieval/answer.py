@@ -87,6 +87,8 @@ STAGE2 = STAGE1 + ("bigram", "novel", "novel_frac", "s1_z", "novel_date", "novel
 ABSTAIN = ("top_dense", "top_overlap", "coverage", "top_bm25", "best_logit", "margin", "title_overlap", "n_terms",
            "best_overlap", "best_dense", "best_tok")
 FEATURES = STAGE2
+#: Where the abstention model's best-candidate evidence sits among STAGE2.
+_AT_OVERLAP, _AT_DENSE, _AT_TOK_CTX = STAGE2.index("overlap"), STAGE2.index("dense"), STAGE2.index("tok_ctx")
 
 
 @dataclass
@@ -162,6 +164,15 @@ _QNUMBER = re.compile(r"\b(how many|how much|how old|how long|how far|how large|
 _QPERSON = re.compile(r"\b(who|whom|whose)\b")
 _QPLACE = re.compile(r"\b(where|what country|what city|which country|which city|what state|what region|what continent|"
                      r"which state|which region|what location|what place)\b")
+
+
+def _query_terms(words: Sequence[str], previous: str | None) -> dict[str, float]:
+    """Answerer.query_terms of a question already tokenised (rank tokenises it once for both stages)."""
+    terms = {t: 1.0 for t in words}
+    if previous:
+        for t in tokenize([previous])[0]:
+            terms.setdefault(t, FOLLOW_UP_WEIGHT)
+    return terms
 
 
 def question_type(question: str) -> str:
@@ -240,10 +251,32 @@ def _unique(a: np.ndarray) -> np.ndarray:
     return a[keep]
 
 
+def _columns(cols: list[np.ndarray]) -> np.ndarray:
+    """np.stack(cols, axis=1) as C-ordered float32: np.array of the list is ~4x cheaper than np.stack on short
+    columns (C order keeps the feats @ weights products bit-identical)."""
+    return np.ascontiguousarray(np.array(cols, dtype=np.float32).T)
+
+
 def _rank_score(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + rank) of each value, rank 0 the largest (ties: the earlier first)."""
     r = np.empty(len(x), dtype=np.float32)
-    r[np.argsort(-x, kind="stable")] = np.arange(len(x), dtype=np.float32)
-    return 1.0 / (1.0 + r)
+    r[np.argsort(-x, kind="stable")] = _inverse_ranks(len(x))
+    return r
+
+
+def _rank_scores(x: np.ndarray) -> np.ndarray:
+    """_rank_score of each row of a 2-d array, in one sort."""
+    r = np.empty(x.shape, dtype=np.float32)
+    r[np.arange(len(x))[:, None], np.argsort(-x, axis=1, kind="stable")] = _inverse_ranks(x.shape[1])
+    return r
+
+
+@lru_cache(maxsize=64)
+def _inverse_ranks(n: int) -> np.ndarray:
+    """1 / (1 + r) for r = 0..n-1 in float32 (read-only, shared by every question over n rows)."""
+    out = 1.0 / (1.0 + np.arange(n, dtype=np.float32))
+    out.flags.writeable = False
+    return out
 
 
 #: Texts tokenised per batch when building the index (bounds the transient per-word strings).
@@ -403,6 +436,19 @@ class _Postings:
             if p is not None:
                 out[p[0]] += w * idf.get(t, 0.0)
         return out
+
+    def bm25_present(self, terms: dict[str, float], idf: dict[str, float], lo: int = 0, hi: int | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """bm25() and present() of documents lo..hi-1 in one pass over the query terms' postings."""
+        hi = self.n if hi is None else hi
+        bm = np.zeros(hi - lo, dtype=np.float32)
+        pr = np.zeros(hi - lo, dtype=np.float32)
+        for t, w in terms.items():
+            p = self._postings(t, lo, hi)
+            if p is not None:
+                bm[p[0]] += w * p[1]
+                pr[p[0]] += w * idf.get(t, 0.0)
+        return bm, pr
 
     def _at(self, t: str, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Positions in docs of the documents containing t, and t's BM25 weights there (docs in any order)."""
@@ -585,6 +631,8 @@ class _Index:
         self._bigrams: dict[int, frozenset[tuple[str, str]]] = {}
         self._lower: dict[int, str] = {}
         self._scopes: dict[tuple[int, int], _Scope | None] = {}
+        self._shortlists: dict[bytes, _Shortlist] = {}
+        self._ranges: dict[tuple[int, int], np.ndarray] = {}
 
     def idf(self, t: str) -> float:
         return self.sent.idf.get(t, math.log(1.0 + (self.sent.n + 0.5) / 0.5))
@@ -602,14 +650,26 @@ class _Index:
 
     def novel_fraction(self, rows: np.ndarray, terms: set[str]) -> np.ndarray:
         """Share of each row's tokens that are not among terms (what the sentence says beyond the question)."""
-        ptr = self.tokens.indptr
-        starts, lens = ptr[rows], ptr[rows + 1] - ptr[rows]
-        qids = np.array([i for t in terms if (i := self.sent.term.get(t)) is not None], dtype=self.tokens.ids.dtype)
-        total = int(lens.sum())
-        idx = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
-        hit = np.isin(self.tokens.ids[idx], qids).astype(np.float64)
-        same = np.bincount(np.repeat(np.arange(len(rows)), lens), weights=hit, minlength=len(rows))
-        return ((lens - same) / np.maximum(lens, 1)).astype(np.float32)
+        sl = self.shortlist(rows)
+        asked = np.zeros(len(self.tokens.vocab), dtype=bool)  # by token id (np.isin costs more on these sizes)
+        asked[[i for t in terms if (i := self.sent.term.get(t)) is not None]] = True
+        same = np.bincount(sl.seg, weights=asked[sl.ids].astype(np.float64), minlength=len(rows))
+        return ((sl.lens - same) / np.maximum(sl.lens, 1)).astype(np.float32)
+
+    def shortlist(self, rows: np.ndarray) -> _Shortlist:
+        """What stage 2 reads of these rows, cached per row list up to FULL_SCAN_LIMIT rows: an article's shortlist is
+        often all of it, the same rows for every question (above it, shortlists seldom recur)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.n > FULL_SCAN_LIMIT:
+            return _Shortlist(self, rows)
+        key = rows.tobytes()
+        got = self._shortlists.get(key)  # one lookup: another thread may clear the cache meanwhile
+        if got is None:
+            got = _Shortlist(self, rows)
+            if len(self._shortlists) >= _SHORTLIST_CACHE:
+                self._shortlists.clear()
+            self._shortlists[key] = got
+        return got
 
     def novel(self, qtype: str, r: int, qcues: set[str], qlow: str) -> bool:
         """Whether row r has a cue the question neither has as a cue nor mentions; above FULL_SCAN_LIMIT rows seldom
@@ -619,6 +679,15 @@ class _Index:
         else:
             cues = self.cue_tokens(qtype, r)
         return any(c not in qcues and c not in qlow for c in cues)
+
+    def novel_rows(self, qtype: str, sl: _Shortlist, qcues: set[str], qlow: str) -> list[float]:
+        """1.0 per shortlisted row for which novel() holds, else 0.0; with cached cues each distinct cue of the rows
+        is judged once (a shortlist's sentences share many), and a row only asks whether it holds a novel one."""
+        if self.n > FULL_SCAN_LIMIT:
+            return [1.0 if self.novel(qtype, r, qcues, qlow) else 0.0 for r in sl.rows]
+        cues, union = sl.cues(self, qtype)
+        fresh = {c for c in union if c not in qcues and c not in qlow}
+        return [0.0 if c.isdisjoint(fresh) else 1.0 for c in cues]
 
     def bigrams(self, r: int) -> frozenset[tuple[str, str]]:
         """The adjacent token pairs of row r, cached at most up to FULL_SCAN_LIMIT rows (above it, a cache would
@@ -640,6 +709,17 @@ class _Index:
                 self._lower[r] = got
         return got
 
+    def range_rows(self, lo: int, hi: int) -> np.ndarray:
+        """np.arange(lo, hi), read-only and the same array every time: scope() then knows it by identity."""
+        got = self._ranges.get((lo, hi))
+        if got is None:
+            got = np.arange(lo, hi)
+            got.flags.writeable = False
+            if len(self._ranges) >= 256:
+                self._ranges.clear()
+            self._ranges[(lo, hi)] = got
+        return got
+
     def scope(self, rows: np.ndarray) -> _Scope | None:
         """The cached per-scope arrays when rows are one contiguous range whose sentences' neighbours all lie
         inside it (an article, or everything); None otherwise (the general path handles any rows)."""
@@ -659,6 +739,37 @@ class _Index:
         if sc is None or not (rows is sc.rows or np.array_equal(rows, sc.rows)):
             return None
         return sc
+
+
+#: Shortlists (row lists) whose stage-2 inputs an _Index keeps.
+_SHORTLIST_CACHE = 64
+
+
+class _Shortlist:
+    """One row list's stage-2 inputs that do not depend on the question: token ids, bigrams, lower-cased texts and
+    answer-type cues, gathered once so each question reads lists instead of calling per-row lookups."""
+
+    def __init__(self, ix: _Index, rows: np.ndarray) -> None:
+        self.rows: list[int] = rows.tolist()
+        ptr = ix.tokens.indptr
+        starts, lens = ptr[rows], ptr[rows + 1] - ptr[rows]
+        idx = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
+        self.ids = ix.tokens.ids[idx]  # the rows' token ids, concatenated
+        self.seg = np.repeat(np.arange(len(rows)), lens)  # each token's position in rows
+        self.lens = lens
+        for a in (self.ids, self.seg, self.lens):
+            a.flags.writeable = False
+        self.bigrams = [ix.bigrams(r) for r in self.rows]
+        self.lower = [ix.lower(r) for r in self.rows]
+        self._cues: dict[str, tuple[list[frozenset[str]], frozenset[str]]] = {}
+
+    def cues(self, ix: _Index, qtype: str) -> tuple[list[frozenset[str]], frozenset[str]]:
+        """Each row's answer-type cues for this question type, and all of them."""
+        got = self._cues.get(qtype)
+        if got is None:
+            cues = [ix.cue_tokens(qtype, r) for r in self.rows]
+            got = self._cues[qtype] = (cues, frozenset().union(*cues))
+        return got
 
 
 @dataclass
@@ -692,7 +803,7 @@ class _Scope:
         plo, phi = int(pars.min()), int(pars.max()) + 1
         zeros = np.zeros(hi - lo, np.float32)
         zeros.flags.writeable = False
-        return _Scope(lo, hi, np.arange(lo, hi), has_p, has_n, np.where(has_p, prev - lo, 0),
+        return _Scope(lo, hi, ix.range_rows(lo, hi), has_p, has_n, np.where(has_p, prev - lo, 0),
                       np.where(has_n, nxt - lo, 0), plo, phi, pars, pars - plo, ix.anaphor[lo:hi], ix.log_len[lo:hi],
                       (~has_p).astype(np.float32), {t: c[lo:hi] for t, c in ix.cue.items()}, zeros)
 
@@ -781,11 +892,7 @@ class Answerer:
     @staticmethod
     def query_terms(question: str, previous: str | None = None) -> dict[str, float]:
         """Lexical query: the question's tokens (weight 1) plus a follow-up's borrowed tokens (lower weight)."""
-        terms = {t: 1.0 for t in tokenize([question])[0]}
-        if previous:
-            for t in tokenize([previous])[0]:
-                terms.setdefault(t, FOLLOW_UP_WEIGHT)
-        return terms
+        return _query_terms(tokenize([question])[0], previous)
 
     def encode_query(self, question: str, previous: str | None = None, *, pieces: bool = False
                      ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
@@ -814,8 +921,8 @@ class Answerer:
             if article not in snap.offsets:
                 raise QuestionError(f"there is no article with id {article!r}")
             lo, hi = snap.offsets[article]
-            return np.arange(lo, hi)
-        return np.arange(len(snap.sentences))
+            return self.index(snap).range_rows(lo, hi)
+        return self.index(snap).range_rows(0, len(snap.sentences))
 
     def candidates(self, terms: dict[str, float], qvec: np.ndarray, snap: Snapshot, article: str | None) -> np.ndarray:
         """All rows in scope when small; otherwise the union of FAISS and BM25 top lists within scope (ascending).
@@ -893,7 +1000,7 @@ class Answerer:
             "dense_prev": dense_prev, "overlap_prev": ov_prev, "anaphor": ana, "anaphor_dense_prev": ana * dense_prev,
             "anaphor_overlap_prev": ana * ov_prev, "overlap_prefix": ov_pre, "overlap_rank": _rank_score(ov), "par_first": (~has_p).astype(np.float32),
         }
-        feats = np.stack([np.asarray(cols[f], dtype=np.float32) for f in STAGE1], axis=1)
+        feats = _columns([cols[f] for f in STAGE1])
         # how much of the question the scope mentions at all (off-topic questions mention little of it); a
         # follow-up's borrowed words count in full here: the conversation's subject is part of what is asked
         present = 0.0
@@ -917,21 +1024,23 @@ class Answerer:
         n = hi - lo
         dense = snap.vectors[lo:hi] @ qvec
         dmax = float(dense.max())
-        has_p, has_n, prev, nxt = sc.has_p, sc.has_n, sc.prev, sc.next
-        dense_prev = np.where(has_p, dense[prev], 0.0)
-        dense_nb = np.maximum(dense_prev, np.where(has_n, dense[nxt], 0.0))
-        bm = ix.sent.bm25(terms, lo, hi)
-        bmax = float(bm.max())
-        bnorm = bmax if bmax > 0 else 1.0
-        bm_nb = np.maximum(np.where(has_p, bm[prev], 0.0), np.where(has_n, bm[nxt], 0.0)) / bnorm
-        par_bm = ix.para.bm25(terms, sc.plo, sc.phi)[sc.par_local]
-        pbmax = float(par_bm.max())
         idf = {t: ix.idf(t) for t in terms}
         total = sum(w * idf[t] for t, w in terms.items()) or 1.0
-        ov = ix.sent.present(terms, idf, lo, hi) / total
-        ov_prev = np.where(has_p, ov[prev], 0.0)
-        ov_nb = np.maximum(ov_prev, np.where(has_n, ov[nxt], 0.0))
-        ov_par = ix.para.present(terms, idf, sc.plo, sc.phi)[sc.par_local] / total
+        bm, ov = ix.sent.bm25_present(terms, idf, lo, hi)
+        bmax = float(bm.max())
+        bnorm = bmax if bmax > 0 else 1.0
+        par_bm, par_ov = ix.para.bm25_present(terms, idf, sc.plo, sc.phi)
+        par_bm = par_bm[sc.par_local]
+        pbmax = float(par_bm.max())
+        ov = ov / total
+        ov_par = par_ov[sc.par_local] / total
+        # the paragraph neighbours' dense, BM25 and overlap scores, the three rows at once (fewer numpy calls)
+        both = np.array([dense, bm, ov])
+        prev_of = np.where(sc.has_p, both[:, sc.prev], 0.0)
+        nb_of = np.maximum(prev_of, np.where(sc.has_n, both[:, sc.next], 0.0))
+        dense_prev, ov_prev = prev_of[0], prev_of[2]
+        dense_nb, bm_nb, ov_nb = nb_of[0], nb_of[1] / bnorm, nb_of[2]
+        dense_rank, bm_rank, ov_rank = _rank_scores(both)
         ana = sc.anaphor
         pterms: dict[str, float] = {}
         pidf: dict[str, float] = {}
@@ -945,20 +1054,24 @@ class Answerer:
             "dense": dense, "dense_z": _zscore(dense), "dense_gap": dense - dmax, "dense_ctx": ix.ctx[lo:hi] @ qvec,
             "dense_par": dense_par, "dense_nb": dense_nb, "bm25_n": bm / bnorm, "bm25_z": _zscore(bm),
             "bm25_par": par_bm / (pbmax if pbmax > 0 else 1.0), "bm25_nb": bm_nb, "overlap": ov, "overlap_nb": ov_nb,
-            "overlap_par": ov_par, "dense_rank": _rank_score(dense), "bm25_rank": _rank_score(bm),
+            "overlap_par": ov_par, "dense_rank": dense_rank, "bm25_rank": bm_rank,
             "tm_date": tm["date"], "tm_number": tm["number"], "tm_person": tm["person"], "tm_place": tm["place"],
             "log_len": sc.log_len,
             "dense_prev": dense_prev, "overlap_prev": ov_prev, "anaphor": ana, "anaphor_dense_prev": ana * dense_prev,
-            "anaphor_overlap_prev": ana * ov_prev, "overlap_prefix": ov_pre, "overlap_rank": _rank_score(ov),
+            "anaphor_overlap_prev": ana * ov_prev, "overlap_prefix": ov_pre, "overlap_rank": ov_rank,
             "par_first": sc.par_first,
         }
-        feats = np.stack([np.asarray(cols[f], dtype=np.float32) for f in STAGE1], axis=1)
+        feats = _columns([cols[f] for f in STAGE1])
         present = 0.0
         total_full = sum(idf.values()) or 1.0
         full = n == ix.n
         for t in terms:
+            if full:
+                if t in ix.sent.term:
+                    present += idf[t]
+                continue
             r = ix.sent.rows.get(t)
-            if r is not None and (full or bool(np.any((r >= lo) & (r < hi)))):
+            if r is not None and bool(np.any((r >= lo) & (r < hi))):
                 present += idf[t]
         top_ov = float(ov.max())
         if any(w < 1.0 for w in terms.values()):
@@ -968,14 +1081,17 @@ class Answerer:
         return feats, evidence
 
     def stage2(self, question: str, terms: dict[str, float], qtype: str, snap: Snapshot, rows: np.ndarray,
-               f1: np.ndarray, s1: np.ndarray, qtok: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-        """STAGE2 features of the shortlisted rows: stage 1's plus phrase, answer-type and word-piece cues."""
+               f1: np.ndarray, s1: np.ndarray, qtok: tuple[np.ndarray, np.ndarray] | None = None, *,
+               words: Sequence[str] | None = None) -> np.ndarray:
+        """STAGE2 features of the shortlisted rows: stage 1's plus phrase, answer-type and word-piece cues (words:
+        the question's tokenize() tokens, when the caller has them already)."""
         ix = self.index(snap)
-        tok = np.zeros((len(rows), len(TOKEN_FEATURES)), dtype=np.float32)
         scorer = self.token_scorer(snap) if qtok is not None else None
         if scorer is not None and len(rows):
             tok = scorer.features(qtok[0], qtok[1], rows, ix.prev[rows])
-        qtok = tokenize([question])[0]
+        else:
+            tok = np.zeros((len(rows), len(TOKEN_FEATURES)), dtype=np.float32)
+        qtok = tokenize([question])[0] if words is None else words
         qbi = {(a, b) for a, b in zip(qtok, qtok[1:])}
         qset = set(terms)
         qlow = question.lower().replace("’", "'")
@@ -984,17 +1100,13 @@ class Answerer:
         extra = np.zeros((len(rows), 10), dtype=np.float32)
         s1z = _zscore(s1)
         tcol = {"date": 4, "number": 5, "person": 6, "place": 7}.get(qtype)
-        bigram: list[float] = []
-        novel: list[float] = []
+        sl = ix.shortlist(rows)
+        bigram = [len(qbi & b) / len(qbi) for b in sl.bigrams] if qbi else []
+        # a cue of the sentence that the question neither has as a cue nor mentions at all
+        novel = ix.novel_rows(qtype, sl, qcues, qlow)
         ents: list[float] = []
-        for r in rows.tolist():
-            if qbi:
-                bigram.append(len(qbi & ix.bigrams(r)) / len(qbi))
-            # a cue of the sentence that the question neither has as a cue nor mentions at all
-            novel.append(1.0 if ix.novel(qtype, r, qcues, qlow) else 0.0)
-            if qents:
-                low = ix.lower(r)
-                ents.append(sum(1 for e in qents if e in low) / len(qents))
+        if qents:
+            ents = [sum(1 for e in qents if e in low) / len(qents) for low in sl.lower]
         if len(rows):
             if qbi:
                 extra[:, 0] = bigram
@@ -1012,18 +1124,21 @@ class Answerer:
              previous: str | None = None, qtok: tuple[np.ndarray, np.ndarray] | None = None) -> Ranking:
         """Rank the sentences in scope for a question whose vector is qvec (and word pieces qtok, when the
         snapshot keeps pieces: without them the plain weights rank)."""
-        terms = self.query_terms(question, previous)
+        words = tokenize([question])[0]
+        terms = _query_terms(words, previous)
         qtype = question_type(question)
         rows = self.candidates(terms, qvec, snap, article)
         f1, ev = self.stage1(terms, qvec, qtype, snap, rows)
         s1 = f1 @ self._w1
         m = min(STAGE2_CANDIDATES, len(rows))
-        top = np.argpartition(-s1, m - 1)[:m] if len(rows) > m else np.arange(len(rows))
+        if len(rows) > m:
+            top = np.argpartition(-s1, m - 1)[:m]
+            rows, f1, s1 = rows[top], f1[top], s1[top]
         scorer = self.token_scorer(snap) if qtok is not None else None
-        f2 = self.stage2(question, terms, qtype, snap, rows[top], f1[top], s1[top], qtok if scorer else None)
+        f2 = self.stage2(question, terms, qtype, snap, rows, f1, s1, qtok if scorer else None, words=words)
         s2 = f2 @ self._w2 + self._b2 if scorer is not None else f2 @ self._w2_plain + self._b2_plain
         order = np.argsort(-s2, kind="stable")
-        rows2, s2, f2 = rows[top][order], s2[order], f2[order]
+        rows2, s2, f2 = rows[order], s2[order], f2[order]
         ix = self.index(snap)
         best = int(rows2[0])
         title = ix.title_tokens.get(snap.sentences[best].article_id, set())
@@ -1031,8 +1146,8 @@ class Answerer:
         total = sum(w * idf[t] for t, w in terms.items()) or 1.0
         ev.update(best_logit=float(s2[0]), margin=float(s2[0] - s2[1]) if len(s2) > 1 else 5.0,
                   title_overlap=sum(w * idf[t] for t, w in terms.items() if t in title) / total,
-                  best_overlap=float(f2[0, STAGE2.index("overlap")]), best_dense=float(f2[0, STAGE2.index("dense")]),
-                  best_tok=float(f2[0, STAGE2.index("tok_ctx")]))
+                  best_overlap=float(f2[0, _AT_OVERLAP]), best_dense=float(f2[0, _AT_DENSE]),
+                  best_tok=float(f2[0, _AT_TOK_CTX]))
         p = self.abstain_probability(ev, follow_up=previous is not None, plain=scorer is None)
         return Ranking(rows2, s2, f2, ev, p)
 

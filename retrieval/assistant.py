@@ -92,6 +92,7 @@ class Assistant:
         self._fresh = False
         self._seen: tuple[int, int] | None = None  # (mtime_ns, size) of the manifest last loaded or written
         self._lock = threading.RLock()
+        self._manifest_path: tuple[Path, str] | None = None  # (store.directory, its manifest's path as str)
 
     # ---- opening and staying in step with the disk -------------------------------------------------------
     @property
@@ -110,8 +111,12 @@ class Assistant:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def _manifest_stat(self) -> tuple[int, int] | None:
+        """(mtime_ns, size) of the manifest, None when there is none: read before every answer."""
+        path = self._manifest_path
+        if path is None or path[0] is not self.store.directory:
+            path = self._manifest_path = (self.store.directory, os.fspath(self.store.directory / MANIFEST))
         try:
-            st = os.stat(self.store.directory / MANIFEST)
+            st = os.stat(path[1])  # (a cached str: the Path join cost as much as the stat itself)
         except OSError:
             return None
         return st.st_mtime_ns, st.st_size

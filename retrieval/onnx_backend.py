@@ -261,6 +261,12 @@ class OnnxEncoder:
         """Unit sentence vectors and the kept word pieces' unit vectors, from one pass over the texts."""
         from .tokens import TokenVectors
 
+        if len(texts) == 1:  # a question: one batch, already in order
+            batch = self._batch(texts)
+            vecs, hidden = self.session.run(None, batch)
+            vecs = np.array(vecs, dtype=np.float32)
+            vecs /= np.maximum(np.sqrt(np.add.reduce(vecs * vecs, axis=1, keepdims=True)), 1e-12)  # (norm's arithmetic)
+            return vecs, TokenVectors.from_batch(batch["input_ids"], batch["attention_mask"], hidden, keep)
         out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
         parts: list[tuple[np.ndarray, TokenVectors]] = []
         order = np.argsort([-len(t) for t in texts], kind="stable")

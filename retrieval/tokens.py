@@ -82,8 +82,9 @@ class TokenVectors:
         counts = sel.sum(1)
         offsets = np.zeros(len(counts) + 1, np.int64)
         np.cumsum(counts, out=offsets[1:])
-        vecs = hidden[sel].astype(np.float32)
-        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        vecs = hidden[sel].astype(np.float32, copy=False)  # (a new array already)
+        # np.linalg.norm(vecs, axis=1)'s own arithmetic, without its wrapper (a question pays it on every answer)
+        vecs /= np.maximum(np.sqrt(np.add.reduce(vecs * vecs, axis=1, keepdims=True)), 1e-12)
         return TokenVectors(ids[sel].astype(np.int32), offsets, vecs.astype(np.float16))
 
 
@@ -163,6 +164,13 @@ F32_CACHE_BYTES = 64 << 20
 #: Multiply-adds per block of the per-question product (below OpenBLAS's threading threshold).
 _GEMM_BLOCK = 200_000
 
+#: Row lists whose piece layout (_Plan) a TokenScorer keeps.
+_PLAN_CACHE = 64
+#: Where a row list's pieces are: (positions in the list of the rows with pieces, each one's first piece in the
+#: matrix, the matrix as a slice (lo, hi) of all pieces or else as gathered piece indices, a mask of the slice's
+#: pieces that belong to the rows or None when all do).
+_Plan = tuple[np.ndarray, np.ndarray, "tuple[int, int] | None", "np.ndarray | None", "np.ndarray | None"]
+
 #: The soft-match features, in the order TokenScorer.features returns them.
 FEATURES = ("tok_rec", "tok_rec_z", "tok_rec_gap", "tok_ctx", "tok_ctx_z")
 
@@ -182,6 +190,8 @@ class TokenScorer:
         # small indexes keep a float32 copy, so a question converts nothing (a seed-sized article: ~1.5 MB)
         vecs = tokens.vectors
         self.f32 = np.asarray(vecs, dtype=np.float32) if vecs.size * 4 <= F32_CACHE_BYTES else None
+        self._plans: dict[bytes, _Plan | None] = {}
+        self._pair_cache: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def idf(self, ids: np.ndarray) -> np.ndarray:
         df = self.df[np.minimum(ids, len(self.df) - 1)] if len(self.df) else np.zeros(len(ids), np.float32)
@@ -191,35 +201,15 @@ class TokenScorer:
         """(len(rows), q pieces): each question piece's best cosine within each row's sentence (0 for none/-1)."""
         out = np.zeros((len(rows), len(q)), dtype=np.float32)
         rows = np.asarray(rows, dtype=np.int64)
-        js = np.flatnonzero(rows >= 0)
-        if not len(js):
+        plan = self._plan(rows)
+        if plan is None:
             return out
-        offs = np.asarray(self.tokens.offsets)
-        rs = rows[js]
-        lo, counts = offs[rs], offs[rs + 1] - offs[rs]
-        nonempty = counts > 0
-        js, lo, counts = js[nonempty], lo[nonempty], counts[nonempty]
-        if not len(js):
-            return out
-        span_lo, span_hi = int(lo[0]), int(lo[-1] + counts[-1])
-        if np.all(np.diff(rs[nonempty]) > 0) and span_hi - span_lo <= 2 * int(counts.sum()):
-            # ascending rows over a mostly-contiguous span (an article's shortlist): one slice, no gather; the
-            # pieces of rows not asked for fall inside a reduceat segment only as the tail after an asked row
-            starts = lo - span_lo
-            ends = starts + counts
+        js, starts, span, idx, keep = plan
+        if span is not None:
             src = self.f32 if self.f32 is not None else self.tokens.vectors
-            mat = np.asarray(src[span_lo:span_hi], dtype=np.float32)
-            if not np.array_equal(ends[:-1], starts[1:]):  # gaps: mask the unasked pieces out of each segment
-                keep = np.zeros(span_hi - span_lo, dtype=bool)
-                keep[np.repeat(starts, counts) + np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)] = True
-            else:
-                keep = None
+            mat = np.asarray(src[span[0]:span[1]], dtype=np.float32)
         else:
-            starts = np.zeros(len(counts), np.int64)
-            np.cumsum(counts[:-1], out=starts[1:])
-            idx = np.repeat(lo - starts, counts) + np.arange(int(counts.sum()), dtype=np.int64)
             mat = self.f32[idx] if self.f32 is not None else np.asarray(self.tokens.vectors[idx], dtype=np.float32)
-            keep = None
         # (all candidate pieces, q pieces) in row blocks small enough for OpenBLAS to stay on the calling thread:
         # waking its threads on a busy machine costs milliseconds, far more than the product
         step = max(1, _GEMM_BLOCK // max(1, q.shape[0] * q.shape[1]))
@@ -231,6 +221,71 @@ class TokenScorer:
         out[js] = np.maximum(best, 0.0)
         return out
 
+    def _pairs(self, rows: np.ndarray, prev: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The distinct rows of rows and prev (a candidate is often another's previous: each is matched once) and
+        where each of rows and prev is among them; cached per (rows, prev) like _plan."""
+        key = len(rows).to_bytes(8, "little") + rows.tobytes() + prev.tobytes()
+        got = self._pair_cache.get(key)  # one lookup: another thread may clear the cache meanwhile
+        if got is None:
+            both = np.concatenate([rows, prev])
+            uniq = np.sort(both)
+            first = np.ones(len(uniq), dtype=bool)
+            first[1:] = uniq[1:] != uniq[:-1]
+            uniq = uniq[first]
+            inv = np.searchsorted(uniq, both)
+            got = (uniq, inv[:len(rows)], inv[len(rows):])
+            for a in got:
+                a.flags.writeable = False
+            if len(self._pair_cache) >= _PLAN_CACHE:
+                self._pair_cache.clear()
+            self._pair_cache[key] = got
+        return got
+
+    def _plan(self, rows: np.ndarray) -> _Plan | None:
+        """Where the pieces of rows are (None: no row has any), cached per row list: an article's shortlist is often
+        all of it, the same rows for every question, and the plan is most of _best's numpy calls."""
+        key = rows.tobytes()
+        plan = self._plans.get(key, False)  # one lookup: another thread may clear the cache meanwhile
+        if plan is False:
+            plan = self._make_plan(rows)
+            if len(self._plans) >= _PLAN_CACHE:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def _make_plan(self, rows: np.ndarray) -> _Plan | None:
+        """_plan's value: one slice of the pieces when the rows are ascending and nearly contiguous, else a gather."""
+        js = np.flatnonzero(rows >= 0)
+        if not len(js):
+            return None
+        offs = np.asarray(self.tokens.offsets)
+        rs = rows[js]
+        lo, counts = offs[rs], offs[rs + 1] - offs[rs]
+        nonempty = counts > 0
+        js, lo, counts = js[nonempty], lo[nonempty], counts[nonempty]
+        if not len(js):
+            return None
+        span_lo, span_hi = int(lo[0]), int(lo[-1] + counts[-1])
+        span: tuple[int, int] | None = None
+        idx = keep = None
+        if np.all(np.diff(rs[nonempty]) > 0) and span_hi - span_lo <= 2 * int(counts.sum()):
+            # ascending rows over a mostly-contiguous span (an article's shortlist): one slice, no gather; the
+            # pieces of rows not asked for fall inside a reduceat segment only as the tail after an asked row
+            starts = lo - span_lo
+            ends = starts + counts
+            span = (span_lo, span_hi)
+            if not np.array_equal(ends[:-1], starts[1:]):  # gaps: mask the unasked pieces out of each segment
+                keep = np.zeros(span_hi - span_lo, dtype=bool)
+                keep[np.repeat(starts, counts) + np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)] = True
+        else:
+            starts = np.zeros(len(counts), np.int64)
+            np.cumsum(counts[:-1], out=starts[1:])
+            idx = np.repeat(lo - starts, counts) + np.arange(int(counts.sum()), dtype=np.int64)
+        for a in (js, starts, idx, keep):
+            if a is not None:
+                a.flags.writeable = False
+        return js, starts, span, idx, keep
+
     def features(self, qids: np.ndarray, qvecs: np.ndarray, rows: np.ndarray, prev: np.ndarray) -> np.ndarray:
         """FEATURES of each candidate row: its IDF-weighted soft recall of the question's pieces, alone and with
         the previous sentence of its paragraph (prev[i] = -1 when none), raw, z-scored and as a gap to the best."""
@@ -240,9 +295,10 @@ class TokenScorer:
         q = np.asarray(qvecs, dtype=np.float32)
         w = self.idf(np.asarray(qids, dtype=np.int64))
         w = w / (float(w.sum()) or 1.0)
-        uniq, inv = np.unique(np.concatenate([rows, prev]), return_inverse=True)  # a candidate is often another's previous
+        uniq, at_row, at_prev = self._pairs(np.asarray(rows, dtype=np.int64), np.asarray(prev, dtype=np.int64))
         best = self._best(q, uniq)
-        own, ctx = best[inv[:len(rows)]], np.maximum(best[inv[:len(rows)]], best[inv[len(rows):]])
+        own = best[at_row]
+        ctx = np.maximum(own, best[at_prev])
         rec, crec = own @ w, ctx @ w
         out[:, 0] = rec
         out[:, 1] = zscore(rec)
@@ -263,8 +319,17 @@ def question_pieces(tokens: TokenVectors, stop: np.ndarray) -> tuple[np.ndarray,
 
 def zscore(x: np.ndarray) -> np.ndarray:
     """x standardised within its list (zeros when it does not vary): scores comparable across questions."""
-    if len(x) < 2:
+    n = len(x)
+    if n < 2:
         return np.zeros_like(x)
-    d = x - float(x.mean())
-    sd = math.sqrt(float(d @ d) / len(x))  # (x.std() costs ~4x more on the short lists ranked here)
+    d = x - _mean(x)
+    sd = math.sqrt(float(d @ d) / n)  # (x.std() costs ~4x more on the short lists ranked here)
     return d / sd if sd > 1e-9 else np.zeros_like(x)
+
+
+def _mean(x: np.ndarray) -> float:
+    """float(x.mean()) of a 1-d array, bit for bit, without np.mean's Python wrapper (~4 us of ~5 per short list)."""
+    if x.dtype != np.float32 and x.dtype != np.float64:  # (np.mean sums float16 in float32, integers in float64)
+        return float(x.mean())
+    # np.mean: a pairwise sum in x's dtype, divided by the count as float64, rounded back to x's dtype
+    return float(x.dtype.type(float(np.add.reduce(x)) / len(x)))
