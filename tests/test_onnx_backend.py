@@ -56,7 +56,7 @@ def test_the_weights_are_mapped_from_a_file_beside_the_graph(onnx_encoder) -> No
     assert str(m.data_path) in maps
 
 
-@pytest.mark.parametrize("damaged", ["graph", "weights"])
+@pytest.mark.parametrize("damaged", ["graph", "weights", "weights missing"])
 def test_cached_graph_is_reused_and_a_damaged_one_is_exported_again(onnx_encoder, tmp_path, monkeypatch,
                                                                      damaged: str) -> None:
     root = model_path()
@@ -71,10 +71,13 @@ def test_cached_graph_is_reused_and_a_damaged_one_is_exported_again(onnx_encoder
     assert float(reused.encode([SENTENCES[0]], normalize_embeddings=True)[0] @ onnx_encoder.encode([SENTENCES[0]])[0]) > 0.9999
     del reused
 
-    target = graph if damaged == "graph" else weights
-    data = bytearray(target.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    target.write_bytes(bytes(data))
+    if damaged == "weights missing":
+        weights.unlink()
+    else:
+        target = graph if damaged == "graph" else weights
+        data = bytearray(target.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        target.write_bytes(bytes(data))
     exported = []
 
     def export_again(self):  # noqa: ANN001
