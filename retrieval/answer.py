@@ -700,6 +700,23 @@ class _Index:
                 self._bigrams[r] = got
         return got
 
+    def bigram_share(self, sl: _Shortlist, qbi: set[tuple[str, str]]) -> np.ndarray:
+        """len(qbi & bigrams(r)) / len(qbi) for each shortlisted row r, matched on token ids instead of per-row
+        string pairs: each row counts the question's distinct bigrams among its adjacent id pairs (a pair with a word
+        outside the vocabulary is in no row)."""
+        term, v = self.sent.term, len(self.tokens.vocab)
+        q = np.array(sorted({term[a] * v + term[b] for a, b in qbi if a in term and b in term}), dtype=np.int64)
+        count = np.zeros(len(sl.rows), dtype=np.int64)
+        ids, seg = sl.ids, sl.seg
+        if len(q) and len(ids) > 1:
+            pair = ids[:-1].astype(np.int64) * v + ids[1:]
+            at = np.minimum(np.searchsorted(q, pair), len(q) - 1)
+            hit = np.flatnonzero((q[at] == pair) & (seg[:-1] == seg[1:]))
+            if len(hit):
+                key = np.unique(seg[hit] * len(q) + at[hit])  # each (row, question bigram) once
+                count = np.bincount(key // len(q), minlength=len(sl.rows))
+        return count / len(qbi)
+
     def lower(self, r: int) -> str:
         """Row r's text lower-cased, cached up to FULL_SCAN_LIMIT rows."""
         got = self._lower.get(r)
@@ -759,8 +776,10 @@ class _Shortlist:
         self.lens = lens
         for a in (self.ids, self.seg, self.lens):
             a.flags.writeable = False
-        self.bigrams = [ix.bigrams(r) for r in self.rows]
-        self.lower = [ix.lower(r) for r in self.rows]
+        # above FULL_SCAN_LIMIT (nothing cached) stage 2 matches bigrams on the ids and lower-cases texts on demand
+        self.cached = ix.n <= FULL_SCAN_LIMIT
+        self.bigrams = [ix.bigrams(r) for r in self.rows] if self.cached else []
+        self.lower = [ix.lower(r) for r in self.rows] if self.cached else []
         self._cues: dict[str, tuple[list[frozenset[str]], frozenset[str]]] = {}
 
     def cues(self, ix: _Index, qtype: str) -> tuple[list[frozenset[str]], frozenset[str]]:
@@ -1101,12 +1120,15 @@ class Answerer:
         s1z = _zscore(s1)
         tcol = {"date": 4, "number": 5, "person": 6, "place": 7}.get(qtype)
         sl = ix.shortlist(rows)
-        bigram = [len(qbi & b) / len(qbi) for b in sl.bigrams] if qbi else []
+        bigram: list[float] | np.ndarray = []
+        if qbi:
+            bigram = [len(qbi & b) / len(qbi) for b in sl.bigrams] if sl.cached else ix.bigram_share(sl, qbi)
         # a cue of the sentence that the question neither has as a cue nor mentions at all
         novel = ix.novel_rows(qtype, sl, qcues, qlow)
         ents: list[float] = []
         if qents:
-            ents = [sum(1 for e in qents if e in low) / len(qents) for low in sl.lower]
+            lower = sl.lower if sl.cached else [ix.texts[r].lower() for r in sl.rows]
+            ents = [sum(1 for e in qents if e in low) / len(qents) for low in lower]
         if len(rows):
             if qbi:
                 extra[:, 0] = bigram

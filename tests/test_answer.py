@@ -179,3 +179,33 @@ def test_stage2_cues_are_the_same_uncached_above_the_full_scan_limit(seed_assist
     for kind in ("date", "number", "person", "other"):
         for text in snap.sentences[:60]:
             assert set(answer._iter_cue_tokens(kind, text.text)) == answer._cue_tokens(kind, text.text)
+
+
+def test_bigram_share_on_ids_matches_the_per_row_bigram_sets(seed_assistant) -> None:
+    """Above FULL_SCAN_LIMIT stage 2 counts the question's bigrams on token ids (no per-row string pairs): the same
+    shares as the cached frozensets below it, for rows in any order, repeated pairs and out-of-vocabulary words."""
+    import importlib
+
+    import numpy as np
+
+    answer = importlib.import_module("retrieval.answer")
+    a, snap = seed_assistant.answerer, seed_assistant.store.snapshot
+    ix = a.index(snap)
+    rng = np.random.default_rng(0)
+    n = len(snap.sentences)
+    questions = ["Who oversees the foreign legion?", "How many foreign fighters joined the legion?",
+                 "What did the Russian defense ministry spokesman claim?", "zzqx foreign legion legion foreign zzqx",
+                 "legion"]
+    seen = 0.0
+    for q in questions:
+        toks = answer.tokenize([q])[0]
+        qbi = set(zip(toks, toks[1:]))
+        for rows in (np.arange(n), rng.permutation(n)[:40], np.array([3]), np.array([5, 5, 2])):
+            sl = answer._Shortlist(ix, rows)
+            want = [len(qbi & ix.bigrams(r)) / len(qbi) for r in sl.rows] if qbi else []
+            if not qbi:
+                continue
+            got = ix.bigram_share(sl, qbi)
+            assert np.array_equal(np.asarray(want, dtype=np.float32), got.astype(np.float32))
+            seen = max(seen, float(max(want)))
+    assert seen > 0  # some row does share a bigram with some question
