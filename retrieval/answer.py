@@ -502,7 +502,9 @@ class _Postings:
             if lo or hi != self.n:
                 a, b = np.searchsorted(rows, np.array((lo, hi), dtype=rows.dtype))
                 rows, weight = rows[a:b], weight[a:b]
-            buf[rows] += weight if w == 1.0 else w * weight  # (the same float32 values: no product array)
+            # (the same float32 sums as buf[rows] += ..., rows being unique per term; np.add.at's one pass is ~2x
+            # faster than the gather, add and scatter of a fancy +=)
+            np.add.at(buf, rows, weight if w == 1.0 else w * weight)
             hits.append(rows)
         # each touched row once, with its score, leaving the buffer zeroed: every weight is positive, so a row
         # already taken reads 0 (no sort of all the postings)
@@ -684,6 +686,17 @@ class _Index:
         """1.0 per shortlisted row for which novel() holds, else 0.0; with cached cues each distinct cue of the rows
         is judged once (a shortlist's sentences share many), and a row only asks whether it holds a novel one."""
         if self.n > FULL_SCAN_LIMIT:
+            if _CUE_KIND.get(qtype) == "cap":  # novel() inlined: the capitalised words as strings, no generators
+                find, texts, out = _CAPWORD.findall, self.texts, []
+                for r in sl.rows:
+                    hit = 0.0
+                    for w in find(texts[r], 1):
+                        c = w.lower().rstrip("'’s")
+                        if c not in qcues and c not in qlow:
+                            hit = 1.0
+                            break
+                    out.append(hit)
+                return out
             return [1.0 if self.novel(qtype, r, qcues, qlow) else 0.0 for r in sl.rows]
         cues, union = sl.cues(self, qtype)
         fresh = {c for c in union if c not in qcues and c not in qlow}

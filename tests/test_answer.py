@@ -209,3 +209,24 @@ def test_bigram_share_on_ids_matches_the_per_row_bigram_sets(seed_assistant) -> 
             assert np.array_equal(np.asarray(want, dtype=np.float32), got.astype(np.float32))
             seen = max(seen, float(max(want)))
     assert seen > 0  # some row does share a bigram with some question
+
+
+def test_novel_rows_above_the_full_scan_limit_match_novel(seed_assistant, monkeypatch) -> None:
+    """The inlined capitalised-word scan above FULL_SCAN_LIMIT gives novel()'s answer for every row."""
+    import importlib
+
+    import numpy as np
+
+    answer = importlib.import_module("retrieval.answer")
+    a, snap = seed_assistant.answerer, seed_assistant.store.snapshot
+    ix = a.index(snap)
+    rows = np.arange(len(snap.sentences))
+    monkeypatch.setattr(answer, "FULL_SCAN_LIMIT", 0)
+    sl = answer._Shortlist(ix, rows)
+    for q in ["Who oversees the legion?", "Where do the fighters train?", "What did Ukraine's army say?",
+              "Which Russian ministry spokesman claimed it?", "When was the legion formed?", "How many fighters?"]:
+        qtype = answer.question_type(q)
+        qcues, qlow = answer._cue_tokens(qtype, q), q.lower().replace("’", "'")
+        want = [1.0 if ix.novel(qtype, r, qcues, qlow) else 0.0 for r in sl.rows]
+        assert ix.novel_rows(qtype, sl, qcues, qlow) == want
+        assert 0 < sum(want) < len(want)
