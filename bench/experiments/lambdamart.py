@@ -5,7 +5,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / 'shared' / 'bench'
 sys.path.insert(0, str(ROOT))
-import sys, time, pickle
+import sys, time
 from pathlib import Path
 import numpy as np
 from bench.fit import prepare, stage2_data, listwise_fit, collect, Correct, split_articles
@@ -13,10 +13,7 @@ from bench.data import load_set, question_vectors, question_tokens
 from retrieval.answer import STAGE1, STAGE2, load_weights
 import lightgbm as lgb
 
-cache = ROOT / "index" / "experiments-stage2.pkl"
-if cache.exists():
-    D = pickle.load(open(cache, "rb"))
-else:
+if True:  # the stage-2 features of every set (a few minutes)
     SQ = Path(str(SHARED / "squad/squad-v1.1-dev.jsonl"))
     AUG = [Path(str(ROOT / "index" / "spun/r40/squad-v1.1-dev.jsonl")), Path(str(ROOT / "index" / "spun/r70/squad-v1.1-dev.jsonl"))]
     tr = prepare(SQ, AUG)
@@ -39,7 +36,6 @@ else:
             unseen = {"articles/French_and_Indian_War.md", "articles/Normans.md", "articles/Private_school.md", "articles/Steam_engine.md"}
             rep["squad2 unseen 4"] = [(f, y) for (f, y), it in zip(sd, its) if it.q["answers"] and it.q["article"] in unseen]
     D = dict(s2=s2, fit=fit, parts=parts, rep=rep, arts=[tr.items[i].q["article"] for i in range(len(tr.items))])
-    pickle.dump(D, open(cache, "wb"))
 s2, fit, parts, rep = D["s2"], D["fit"], D["parts"], D["rep"]
 evalsets = {k: [s2[i] for i in idx] for k, idx in parts.items()}
 evalsets.update(rep)
