@@ -8,7 +8,7 @@ import os
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -146,8 +146,10 @@ class Encoder:
             self._tokenizer_file = found
         return found
 
-    def encode_tokens(self, texts: list[str]) -> tuple[np.ndarray, "TokenVectors"]:
-        """Unit sentence vectors plus their word pieces' unit vectors (one forward pass for both)."""
+    def encode_tokens(self, texts: list[str], *, progress: Callable[[int, int], object] | None = None
+                      ) -> tuple[np.ndarray, "TokenVectors"]:
+        """Unit sentence vectors plus their word pieces' unit vectors (one forward pass for both); progress(done,
+        total) as batches finish."""
         from .tokens import TokenVectors, keep_mask
 
         if not texts:
@@ -155,7 +157,7 @@ class Encoder:
         model = self.model
         keep = keep_mask(self.tokenizer_file())
         if self.backend == "onnx":
-            vecs, toks = model.encode_tokens(list(texts), keep, batch_size=self.batch_size)
+            vecs, toks = model.encode_tokens(list(texts), keep, batch_size=self.batch_size, progress=progress)
             return np.ascontiguousarray(vecs, dtype=np.float32), toks
         outs = model.encode(list(texts), batch_size=self.batch_size, output_value=None, convert_to_numpy=False)
         parts = []
@@ -166,6 +168,8 @@ class Encoder:
             mask = o["attention_mask"].numpy()[None, :]
             parts.append(TokenVectors.from_batch(ids, mask, o["token_embeddings"].float().numpy()[None], keep))
         vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        if progress is not None:
+            progress(len(texts), len(texts))
         return vecs, TokenVectors.concat(parts, self.dimension)
 
 

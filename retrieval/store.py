@@ -310,29 +310,21 @@ class Store:
 
     def _embed(self, texts: list[str], progress: ProgressFn | None, *, tokens: bool = False
                ) -> tuple[np.ndarray, TokenVectors | None]:
-        """All new sentences in one pass, longest first, as one encode call would batch them: batches of similar
-        lengths pad little (per-article 256-sentence chunks made the build ~1.3x slower than one bare encode call
-        on the same sentences, bench.perf). Slices are whole batches, so each batch, and each vector, is the one a
-        single call makes. With tokens, the word-piece vectors of the same forward passes too (input order)."""
+        """All new sentences in one pass: batches of similar lengths pad little (per-article 256-sentence chunks made
+        the build ~1.3x slower than one bare encode call on the same sentences, bench.perf). With tokens, one
+        encode_tokens call, which batches by word-piece count and also returns the pieces' vectors (input order).
+        Without, length-sorted slices of whole batches, so each vector is the one a single encode call makes."""
+        if tokens:
+            return self.encoder.encode_tokens(texts, progress=progress)
         vecs = np.zeros((len(texts), self.encoder.dimension), np.float32)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # stable, as the encoders order a call
         step = max(1, getattr(self.encoder, "batch_size", Encoder.BATCH_SIZE)) * 8
-        parts: list[TokenVectors] = []
         for lo in range(0, len(order), step):
             idx = order[lo:lo + step]
-            chunk = [texts[i] for i in idx]
-            if tokens:
-                vecs[idx], t = self.encoder.encode_tokens(chunk)
-                parts.append(t)
-            else:
-                vecs[idx] = self.encoder.encode(chunk)
+            vecs[idx] = self.encoder.encode([texts[i] for i in idx])
             if progress:
                 progress(min(lo + step, len(order)), len(order))
-        if not tokens:
-            return vecs, None
-        in_order = np.empty(len(order), dtype=np.int64)
-        in_order[np.asarray(order, dtype=np.int64)] = np.arange(len(order))  # sorted position of each text
-        return vecs, TokenVectors.concat(parts, self.encoder.dimension).take(in_order)
+        return vecs, None
 
     def remove(self, article_id: str) -> bool:
         """Drop one article's vectors and metadata; False when it is not in the index."""

@@ -44,19 +44,25 @@ class FakeEncoder:
             out[i] = out[i] / n if n else out[i]
         return out
 
-    def encode_tokens(self, texts: list[str]):  # type: ignore[no-untyped-def]
-        """Sentence vectors as encode(), plus one hashed one-hot vector per word as its 'word piece'."""
+    def encode_tokens(self, texts: list[str], *, progress=None):  # type: ignore[no-untyped-def]
+        """Sentence vectors as encode(), plus one hashed one-hot vector per word as its 'word piece'; in batches of
+        256 with progress(done, total) after each, as the real encoder reports its batches."""
         from retrieval.tokens import TokenVectors
 
-        parts = []
-        for t in texts:
-            words = re.findall(r"\w+", t.lower())
-            h = [int(hashlib.md5(w.encode()).hexdigest(), 16) for w in words]
-            vecs = np.zeros((len(words), self.dimension), dtype=np.float16)
-            vecs[np.arange(len(words)), [x % self.dimension for x in h]] = 1.0
-            parts.append(TokenVectors(np.array([1000 + x % 29000 for x in h], np.int32),
-                                      np.array([0, len(words)], np.int64), vecs))
-        return self.encode(texts), TokenVectors.concat(parts, self.dimension)
+        parts, vecs = [], [np.zeros((0, self.dimension), np.float32)]
+        for lo in range(0, len(texts), 256):
+            chunk = texts[lo:lo + 256]
+            for t in chunk:
+                words = re.findall(r"\w+", t.lower())
+                h = [int(hashlib.md5(w.encode()).hexdigest(), 16) for w in words]
+                pieces = np.zeros((len(words), self.dimension), dtype=np.float16)
+                pieces[np.arange(len(words)), [x % self.dimension for x in h]] = 1.0
+                parts.append(TokenVectors(np.array([1000 + x % 29000 for x in h], np.int32),
+                                          np.array([0, len(words)], np.int64), pieces))
+            vecs.append(self.encode(chunk))
+            if progress is not None:
+                progress(min(lo + 256, len(texts)), len(texts))
+        return np.concatenate(vecs), TokenVectors.concat(parts, self.dimension)
 
     def tokenizer_file(self) -> Path:
         from retrieval.embed import model_path

@@ -168,3 +168,23 @@ def test_an_upgrade_drops_the_older_exports_of_the_same_model_and_variant(tmp_pa
     enc._drop_older_exports()
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted(n for n in names if f"-v{v}-" in n or "int8" in n or n == "unrelated.onnx")
+
+
+def test_many_sentences_batched_by_piece_count_give_each_sentence_its_own_vectors(onnx_encoder) -> None:
+    """The build's batches (sorted by word-piece count, several per call) give every sentence, in input order, the
+    sentence and word-piece vectors it gets alone, and progress reaches the total."""
+    from retrieval.tokens import keep_mask
+
+    texts = SENTENCES + ["a", "Short one.", "", "A sentence of middling length, with commas, and 12 numbers."] * 2
+    keep = keep_mask(onnx_encoder.tokenizer_file())
+    seen: list[tuple[int, int]] = []
+    vecs, toks = onnx_encoder.model.encode_tokens(texts, keep, batch_size=3, progress=lambda d, t: seen.append((d, t)))
+    assert vecs.shape == (len(texts), 384) and len(toks) == len(texts)
+    assert seen[-1] == (len(texts), len(texts)) and len(seen) == -(-len(texts) // 3)
+    for i, t in enumerate(texts):
+        one, alone = onnx_encoder.model.encode_tokens([t], keep)
+        assert np.abs(vecs[i] - one[0]).max() < 1e-5, t
+        ids, pieces = toks.row(i)
+        assert np.array_equal(ids, alone.ids), t
+        assert np.allclose(pieces.astype(np.float32), alone.vectors.astype(np.float32), rtol=0, atol=2e-3), t
+    assert np.abs(vecs - onnx_encoder.encode(texts)).max() < 1e-5

@@ -194,15 +194,22 @@ def test_large_indexes_keep_no_word_pieces(tmp_path, fake_encoder, monkeypatch) 
 
 
 def test_a_build_embeds_new_sentences_as_one_encode_call_would(tmp_path, encoder) -> None:
-    """New articles are embedded in one length-sorted pass, in whole batches: the vectors are those of a single
-    encode call on the same sentences (what bench.perf's build floor times), and each article gets its own rows."""
+    """New articles are embedded in one pass: the vectors are those of a single encode call on the same sentences
+    (what bench.perf's build floor times) up to rounding, the pieces those of each sentence alone, and each article
+    gets its own rows."""
     arts = [read_article(SEED)] + articles()
     seen: list[tuple[int, int]] = []
     store = Store(tmp_path / "idx", encoder)
     report = store.sync(arts, progress=lambda done, total: seen.append((done, total)))
     texts = [s.text for a in arts for s in a.sentences]
     assert report.embedded == len(texts) and seen[-1] == (len(texts), len(texts))
-    assert np.array_equal(store.snapshot.vectors, encoder.encode(texts))
+    assert np.abs(store.snapshot.vectors - encoder.encode(texts)).max() < 1e-5
+    toks = store.snapshot.tokens
+    for i in (0, 1, len(texts) // 2, len(texts) - 1):
+        _, alone = encoder.encode_tokens([texts[i]])
+        ids, vecs = toks.row(i)
+        assert np.array_equal(ids, alone.ids)
+        assert np.allclose(np.asarray(vecs, np.float32), alone.vectors.astype(np.float32), rtol=0, atol=2e-3)
     for a in arts:
         lo, hi = store.snapshot.offsets[a.id]
         assert [s.text for s in store.snapshot.sentences[lo:hi]] == [s.text for s in a.sentences]
