@@ -218,17 +218,25 @@ class OnnxEncoder:
     def _batch(self, texts: list[str]) -> dict[str, np.ndarray]:
         return _pad([e.ids for e in self.tokenizer.encode_batch(texts)])
 
+    def _piece_ids(self, texts: list[str]) -> list[np.ndarray]:
+        """Each text's word-piece ids, tokenised 1,024 at a time and kept as ids only (50,000 tokenizers.Encoding
+        objects would hold ~100 MB of strings and offsets)."""
+        return [np.array(e.ids, np.int64) for lo in range(0, len(texts), 1024)
+                for e in self.tokenizer.encode_batch(texts[lo:lo + 1024])]
+
     def get_embedding_dimension(self) -> int:
         return DIMENSION
 
     def encode(self, texts: list[str] | str, batch_size: int = 32, normalize_embeddings: bool = False,
                convert_to_numpy: bool = True, show_progress_bar: bool = False, **_: object) -> np.ndarray:
-        """(n, 384) float32 sentence vectors; like sentence-transformers, batches are formed by length."""
+        """(n, 384) float32 sentence vectors. Batches are formed by word-piece count, as encode_tokens forms them
+        (sentence-transformers forms them by characters, which pads ~35 % instead of ~2 %: bench/PERF.md, session 6)."""
         single = isinstance(texts, str)
         items = [texts] if single else list(texts)
         out = np.zeros((len(items), DIMENSION), dtype=np.float32)
         if items:
-            order = np.argsort([-len(t) for t in items], kind="stable")
+            pieces = self._piece_ids(items) if len(items) > 1 else None
+            order = _longest_first(pieces) if pieces is not None else np.zeros(1, np.int64)
             bar = None
             if show_progress_bar:
                 from tqdm import tqdm
@@ -238,7 +246,8 @@ class OnnxEncoder:
             for lo in range(0, len(items), batch_size):
                 idx = order[lo:lo + batch_size]
                 opts = self._shrink_arena if lo == last and len(items) > 1 else None
-                vecs = self.session.run(["sentence_embedding"], self._batch([items[i] for i in idx]), opts)[0]
+                inputs = _pad([pieces[i] for i in idx]) if pieces is not None else self._batch(items)
+                vecs = self.session.run(["sentence_embedding"], inputs, opts)[0]
                 out[idx] = vecs
                 if bar is not None:
                     bar.update(len(idx))
@@ -260,13 +269,10 @@ class OnnxEncoder:
             vecs = np.array(vecs, dtype=np.float32)
             vecs /= np.maximum(np.sqrt(np.add.reduce(vecs * vecs, axis=1, keepdims=True)), 1e-12)  # (norm's arithmetic)
             return vecs, TokenVectors.from_batch(batch["input_ids"], batch["attention_mask"], hidden, keep)
-        # Tokenised once, then batched by piece count: a batch of sentences of one length in pieces pads ~2 % where
-        # encode's character-length order pads ~35 %, and the build runs ~1.3x faster than that bare encode call
-        # (bench/PERF.md, session 6). The batches differ from encode's, the vectors only by rounding (~1e-7). Only
-        # the ids are kept: 50,000 tokenizers.Encoding objects would hold ~100 MB of strings and offsets.
-        pieces = [np.array(e.ids, np.int64) for lo in range(0, len(texts), 1024)
-                  for e in self.tokenizer.encode_batch(texts[lo:lo + 1024])]
-        order = np.argsort(-np.fromiter(map(len, pieces), np.int64, len(pieces)), kind="stable")
+        # Tokenised once, then batched by piece count (as encode batches): a batch of sentences of one length in
+        # pieces pads ~2 % where a character-length order pads ~35 % (bench/PERF.md, session 6).
+        pieces = self._piece_ids(texts)
+        order = _longest_first(pieces)
         # each sentence's kept pieces go straight to its rows in input order (no per-batch parts to concat and take)
         counts = np.fromiter((int(keep[p].sum()) for p in pieces), np.int64, len(pieces))
         offsets = np.zeros(len(texts) + 1, np.int64)
@@ -287,6 +293,11 @@ class OnnxEncoder:
                 progress(min(lo + batch_size, len(texts)), len(texts))
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out, TokenVectors(tok_ids, offsets, tok_vecs)
+
+
+def _longest_first(pieces: list[np.ndarray]) -> np.ndarray:
+    """Positions of the sentences by decreasing piece count (stable): consecutive batches of them pad little."""
+    return np.argsort(-np.fromiter(map(len, pieces), np.int64, len(pieces)), kind="stable")
 
 
 def _pad(pieces: list[list[int]] | list[np.ndarray]) -> dict[str, np.ndarray]:

@@ -313,7 +313,7 @@ class Store:
         """All new sentences in one pass: batches of similar lengths pad little (per-article 256-sentence chunks made
         the build ~1.3x slower than one bare encode call on the same sentences, bench.perf). With tokens, one
         encode_tokens call, which batches by word-piece count and also returns the pieces' vectors (input order).
-        Without, length-sorted slices of whole batches, so each vector is the one a single encode call makes."""
+        Without, character-sorted slices of eight batches (progress after each), each batched by piece count."""
         if tokens:
             return self.encoder.encode_tokens(texts, progress=progress)
         vecs = np.zeros((len(texts), self.encoder.dimension), np.float32)

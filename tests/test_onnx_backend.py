@@ -188,3 +188,22 @@ def test_many_sentences_batched_by_piece_count_give_each_sentence_its_own_vector
         assert np.array_equal(ids, alone.ids), t
         assert np.allclose(pieces.astype(np.float32), alone.vectors.astype(np.float32), rtol=0, atol=2e-3), t
     assert np.abs(vecs - onnx_encoder.encode(texts)).max() < 1e-5
+
+
+def test_encode_batches_by_piece_count_and_keeps_input_order(onnx_encoder) -> None:
+    """encode (the floor, and the build above the word-piece limit) batches by piece count: every sentence gets
+    the vector it gets alone, in input order, and its batches pad less than character order's."""
+    from retrieval.onnx_backend import _longest_first
+
+    model = onnx_encoder.model
+    texts = SENTENCES + ["a", "Short one.", "", "A sentence of middling length, with commas, and 12 numbers."] * 2
+    vecs = model.encode(texts, batch_size=3, normalize_embeddings=True)
+    for i, t in enumerate(texts):
+        assert np.abs(vecs[i] - model.encode([t], normalize_embeddings=True)[0]).max() < 1e-5, t
+    pieces = model._piece_ids(texts)
+
+    def padded(order: np.ndarray) -> int:
+        return sum(3 * max(len(pieces[i]) for i in order[lo:lo + 3]) for lo in range(0, len(order), 3))
+
+    chars = np.argsort([-len(t) for t in texts], kind="stable")
+    assert padded(_longest_first(pieces)) <= padded(chars)
