@@ -198,3 +198,25 @@ def test_pysbd_patterns_compiled_once_split_exactly_as_plain_re() -> None:
         for n, cache in patched.items():
             sys.modules[n].re = cache  # type: ignore[attr-defined]
     assert cached == plain
+
+
+def test_split_reads_the_processors_sentences_with_the_spans_segment_would_give() -> None:
+    """split_sentences skips pysbd's segment() step that finds each sentence again with a regex compiled from it;
+    on tricky paragraphs (abbreviations, quotes, a repeated sentence, odd spacing) the spans are segment()'s."""
+    from retrieval.ingest import _segmenter
+
+    texts = [
+        "Dr. Smith arrived at 5 p.m. on Jan. 3. He said: “It is done.” It is done. It is done.",
+        "The U.S. Army's 3rd Div. (the “Rock”) moved.   Then it stopped!  Why? Nobody knows...",
+        "No abbreviation here. Mr. and Mrs. Jones, i.e. the neighbours, e.g. at No. 5, left at 10 a.m. sharp.",
+        "Prices rose 3.5 % in 1973. OPEC's members (e.g. Saudi Arabia) cut output.Then came 1979.",
+    ]
+    for text in texts:
+        expected, cursor = [], 0
+        for piece in _segmenter().segment(text):  # what split_sentences did before
+            piece = piece.strip()
+            at = text.find(piece, cursor)
+            expected.append((at, at + len(piece)))
+            cursor = at + len(piece)
+        assert split_sentences(text) == expected, text
+        assert len(expected) >= 2
