@@ -57,3 +57,12 @@ for params in [dict(num_leaves=15, learning_rate=0.05, n=300, mcs=50), dict(num_
     init = params.get("init")
     res = score(lambda f: bst.predict(f) + (f @ w if init else 0))
     print(params, res, "%.0fs" % (time.time() - t), flush=True)
+
+# the blend with the linear model (QUALITY.md): the first configuration above, trees scaled to the linear scores
+bst = lgb.train(dict(objective="lambdarank", metric="ndcg", eval_at=[1], num_leaves=15, learning_rate=0.05,
+                     min_child_samples=50, feature_fraction=0.8, bagging_fraction=0.8, bagging_freq=1,
+                     lambdarank_truncation_level=10, verbose=-1, num_threads=2, seed=0),
+                lgb.Dataset(X, Y, group=grp), num_boost_round=300)
+lin_sd, tree_sd = np.std(lin), np.std(bst.predict(X))
+for a in (0.25, 0.5, 1.0, 2.0):
+    print("blend", a, score(lambda f: (f @ w) / lin_sd + a * bst.predict(f) / tree_sd), flush=True)
