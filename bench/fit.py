@@ -23,6 +23,7 @@ from scipy.optimize import minimize
 
 from retrieval.answer import ABSTAIN, STAGE1, STAGE2, STAGE2_CANDIDATES, WEIGHTS_FILE, Answerer, question_type
 from retrieval.tokens import FEATURES as TOKEN_FEATURES
+from retrieval.trees import Blend, Trees
 from retrieval.score_ref import body_paragraphs, norm
 
 from .data import load_set, question_tokens, question_vectors
@@ -164,8 +165,10 @@ def evaluate(bench, qvecs: np.ndarray, weights: dict[str, Any], correct: Correct
 
 def fit_weights(items: list[Item], fit: list[int], qvecs, answerer_of, drop: set[str] = frozenset(),  # type: ignore[no-untyped-def]
                 l2: float = L2, budget: float = ABSTAIN_BUDGET, verbose: bool = True,
-                abstain_fit: tuple[str, ...] = ABSTAIN_FIT, qtoks=None, margin: bool = True) -> dict[str, Any]:
-    """Stage 1, stage 2 (with and without word-piece features) and abstention weights fitted on the items at fit."""
+                abstain_fit: tuple[str, ...] = ABSTAIN_FIT, qtoks=None, margin: bool = True,
+                trees: bool = False) -> dict[str, Any]:
+    """Stage 1, stage 2 (with and without word-piece features; with trees, the blend) and abstention weights fitted
+    on the items at fit."""
     mask1 = np.array([f not in drop for f in STAGE1], dtype=float)
     mask2 = np.array([f not in drop for f in STAGE2], dtype=float)
     plain = np.array([f not in TOKEN_FEATURES for f in STAGE2], dtype=float) * mask2
@@ -176,17 +179,25 @@ def fit_weights(items: list[Item], fit: list[int], qvecs, answerer_of, drop: set
     weights = {"stage1": {"coef": dict(zip(STAGE1, map(float, w1)))},
                "stage2": {"bias": 0.0, "coef": dict(zip(STAGE2, map(float, w2)))},
                "stage2_plain": {"bias": 0.0, "coef": {f: float(c) for f, c in zip(STAGE2, w2p) if f not in TOKEN_FEATURES}}}
-    for key, w, feats in (("abstain", w2, abstain_fit), ("abstain_plain", w2p, tuple(f for f in abstain_fit if f != "best_tok"))):
-        weights[key] = fit_abstain(abstain_evidence(items, s2data, answerer_of, w), fit, drop, feats, budget, margin)
+    blend = fit_blend(items, s2data, fit, mask2, w2, l2, verbose) if trees else None
+    if blend is not None:
+        weights["stage2_blend"] = blend.to_json()
+    for key, w, b, feats in (("abstain", w2, blend, abstain_fit),
+                             ("abstain_plain", w2p, None, tuple(f for f in abstain_fit if f != "best_tok"))):
+        weights[key] = fit_abstain(abstain_evidence(items, s2data, answerer_of, w, b), fit, drop, feats, budget, margin)
     weights["second_margin"] = 0.0
     return weights
 
 
-def abstain_evidence(items: list[Item], s2data, answerer_of, w2: np.ndarray) -> list[tuple[dict[str, float], str]]:  # type: ignore[no-untyped-def]
-    """Each question's ABSTAIN evidence (as Answerer.rank computes it) under stage-2 weights w2, and its kind."""
+def abstain_evidence(items: list[Item], s2data, answerer_of, w2: np.ndarray,  # type: ignore[no-untyped-def]
+                     blend: Blend | None = None) -> list[tuple[dict[str, float], str]]:
+    """Each question's ABSTAIN evidence (as Answerer.rank computes it) under stage-2 weights w2 (and blend), and its
+    kind."""
     evid = []
     for it, (f2, y2) in zip(items, s2data):
         s2 = f2 @ w2
+        if blend is not None:
+            s2 = blend(f2, s2)
         o = np.argsort(-s2)
         ans = answerer_of(it.q)
         snap = ans.store.snapshot
@@ -231,6 +242,65 @@ def fit_abstain(evid: list[tuple[dict[str, float], str]], fit: list[int], drop: 
     return {"bias": bias, "coef": dict(zip(ABSTAIN, map(float, coef))), "threshold": float(1 / (1 + np.exp(-thr_z)))}
 
 
+#: The stage-2 trees (LightGBM lambdarank): complete after padding to TREE_DEPTH levels, so the runtime walks them
+#: level by level (retrieval/trees.py); they re-order the linear model's best BLEND_TOP candidates.
+TREE_DEPTH, TREE_ROUNDS, BLEND_TOP = 4, 200, 10
+#: Weights of the trees in the blend tried by the cross-validation inside the fit half (0: linear alone).
+BLEND_ALPHAS = (0.0, 0.25, 0.5, 1.0)
+#: Cross-validated P@1 within this of the best counts as equal (the smaller weight is taken).
+BLEND_TOLERANCE = 0.002
+
+
+def _lambdamart(groups: list[tuple[np.ndarray, np.ndarray]]):  # type: ignore[no-untyped-def]
+    """Boosted trees ranking each question's candidates (LightGBM's lambdarank), deterministic."""
+    import lightgbm as lgb
+
+    groups = [(x, y) for x, y in groups if y.any() and len(y) > 1]
+    X = np.concatenate([x for x, _ in groups]).astype(np.float64)
+    Y = np.concatenate([y for _, y in groups]).astype(int)
+    params = dict(objective="lambdarank", max_depth=TREE_DEPTH, num_leaves=2 ** TREE_DEPTH, learning_rate=0.05,
+                  min_child_samples=50, feature_fraction=0.8, bagging_fraction=0.8, bagging_freq=1,
+                  lambdarank_truncation_level=10, verbose=-1, num_threads=2, seed=0, deterministic=True,
+                  force_row_wise=True)
+    return lgb.train(params, lgb.Dataset(X, Y, group=[len(y) for _, y in groups]), num_boost_round=TREE_ROUNDS), X
+
+
+def _blend_of(bst, X: np.ndarray, w: np.ndarray, alpha: float) -> Blend:  # type: ignore[no-untyped-def]
+    """The blend of linear weights w and booster bst, both scaled to unit spread over the fit rows X."""
+    lin_sd = float(np.std(X @ w)) or 1.0
+    tree_sd = float(np.std(bst.predict(X))) or 1.0
+    return Blend(Trees.from_lightgbm(bst.dump_model(), TREE_DEPTH), 1.0 / lin_sd, alpha / tree_sd, BLEND_TOP)
+
+
+def fit_blend(items: list[Item], s2data, fit: list[int], mask2: np.ndarray, w2: np.ndarray,  # type: ignore[no-untyped-def]
+              l2: float = L2, verbose: bool = True) -> Blend | None:
+    """Trees blended with the linear stage 2 (weights w2), their weight picked by two-fold cross-validation inside the fit half
+    (its articles split by name; linear model and trees refitted on one part, P@1 on the other); None when the
+    linear model alone wins."""
+    fit = [i for i in fit if items[i].q["answers"]]
+    arts = sorted({items[i].q["article"] for i in fit})
+    folds = [set(arts[0::2]), set(arts[1::2])]
+    cv = {a: [] for a in BLEND_ALPHAS}
+    for part in folds:
+        train = [(s2data[i][0] * mask2, s2data[i][1]) for i in fit if items[i].q["article"] not in part]
+        test = [(s2data[i][0] * mask2, s2data[i][1]) for i in fit if items[i].q["article"] in part]
+        w = listwise_fit(train, l2, STAGE2) * mask2
+        bst, X = _lambdamart(train)
+        for a in BLEND_ALPHAS:
+            b = _blend_of(bst, X, w, a) if a else None
+            cv[a].append(float(np.mean([bool(y[np.argmax(b(f, f @ w) if b else f @ w)]) for f, y in test if y.any()])))
+    best = max(float(np.mean(v)) for v in cv.values())
+    # the smallest weight within BLEND_TOLERANCE of the best: differences that small are a few questions either way
+    alpha = min(a for a in BLEND_ALPHAS if float(np.mean(cv[a])) >= best - BLEND_TOLERANCE)
+    if verbose:
+        print("blend cross-validation in the fit half (P@1 by alpha):",
+              {a: round(float(np.mean(v)), 4) for a, v in cv.items()}, "->", alpha, file=sys.stderr)
+    if not alpha:
+        return None
+    bst, X = _lambdamart([(s2data[i][0] * mask2, s2data[i][1]) for i in fit])
+    return _blend_of(bst, X, w2, alpha)
+
+
 @dataclass
 class Training:
     """A set's items for fitting (and its reworded copies' after them, question for question), and who answers."""
@@ -273,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=ABSTAIN_BUDGET, help="share of fit-half answerable questions "
                    "the abstention threshold may refuse")
     p.add_argument("--report", type=Path, nargs="*", default=[], help="other question sets to report (not fitted)")
+    p.add_argument("--trees", action="store_true", help="also fit boosted trees that re-order stage 2's best "
+                   f"{BLEND_TOP} candidates (LightGBM, requirements-dev.txt; off: the shipped weights are linear, see "
+                   "bench/QUALITY.md)")
     p.add_argument("--augment", type=Path, nargs="*", default=[], help="reworded copies of the set (bench/spin.py) "
                    "whose fit-half articles are fitted on too; their held-out halves are reported")
     args = p.parse_args(argv)
@@ -283,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fit on {len(fit_arts)} articles: {sorted(fit_arts)}\nheld out: {sorted(held_arts)}", file=sys.stderr)
     correct = Correct(args.questions.parent)
     n = len(bench.questions)
-    weights = fit_weights(items, fit, qvecs, answerer_of, drop, args.l2, args.budget, qtoks=qtoks)
+    weights = fit_weights(items, fit, qvecs, answerer_of, drop, args.l2, args.budget, qtoks=qtoks, trees=args.trees)
     for name, part in (("fit", fit_arts), ("held-out", held_arts)):
         print(f"{name:>9}: {evaluate(bench, qvecs, weights, correct, part, qtoks)}")
         print(f"{name + ' plain':>15}: {evaluate(bench, qvecs, weights, correct, part)}")

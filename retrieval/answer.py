@@ -24,6 +24,7 @@ import numpy as np
 
 from .errors import QuestionError
 from .store import Snapshot, Store
+from .trees import Blend
 from .tokens import FEATURES as TOKEN_FEATURES, TokenScorer, question_pieces, stop_mask, zscore as _zscore
 
 #: Longest question accepted, in characters (documented in the README).
@@ -873,6 +874,8 @@ class Answerer:
         self._w2_plain = np.array([0.0 if f in TOKEN_FEATURES else plain["coef"].get(f, 0.0) for f in STAGE2],
                                   dtype=np.float32)
         self._b2_plain = float(plain.get("bias", 0.0))
+        # boosted trees that re-order the linear stage 2's best candidates (word-piece indexes only; bench/fit.py)
+        self._blend = Blend.from_json(w["stage2_blend"]) if w.get("stage2_blend") else None
 
     def token_scorer(self, snap: Snapshot) -> TokenScorer | None:
         """The snapshot's word-piece IDF table (built once per snapshot), or None when it keeps no pieces."""
@@ -1172,6 +1175,8 @@ class Answerer:
         scorer = self.token_scorer(snap) if qtok is not None else None
         f2 = self.stage2(question, terms, qtype, snap, rows, f1, s1, qtok if scorer else None, words=words)
         s2 = f2 @ self._w2 + self._b2 if scorer is not None else f2 @ self._w2_plain + self._b2_plain
+        if scorer is not None and self._blend is not None:
+            s2 = self._blend(f2, s2)
         order = np.argsort(-s2, kind="stable")
         rows2, s2, f2 = rows[order], s2[order], f2[order]
         ix = self.index(snap)
