@@ -265,18 +265,20 @@ def _lambdamart(groups: list[tuple[np.ndarray, np.ndarray]]):  # type: ignore[no
     return lgb.train(params, lgb.Dataset(X, Y, group=[len(y) for _, y in groups]), num_boost_round=TREE_ROUNDS), X
 
 
-def _blend_of(bst, X: np.ndarray, w: np.ndarray, alpha: float) -> Blend:  # type: ignore[no-untyped-def]
-    """The blend of linear weights w and booster bst, both scaled to unit spread over the fit rows X."""
+def _blends(bst, X: np.ndarray, w: np.ndarray):  # type: ignore[no-untyped-def]
+    """alpha -> the blend of linear weights w and booster bst, both scaled to unit spread over the fit rows X (the
+    trees are converted and both spreads computed once, whatever the number of alphas asked for)."""
+    trees = Trees.from_lightgbm(bst.dump_model(), TREE_DEPTH)
     lin_sd = float(np.std(X @ w)) or 1.0
-    tree_sd = float(np.std(bst.predict(X))) or 1.0
-    return Blend(Trees.from_lightgbm(bst.dump_model(), TREE_DEPTH), 1.0 / lin_sd, alpha / tree_sd, BLEND_TOP)
+    tree_sd = float(np.std(trees.predict(X))) or 1.0
+    return lambda alpha: Blend(trees, 1.0 / lin_sd, alpha / tree_sd, BLEND_TOP)
 
 
 def fit_blend(items: list[Item], s2data, fit: list[int], mask2: np.ndarray, w2: np.ndarray,  # type: ignore[no-untyped-def]
               l2: float = L2, verbose: bool = True) -> Blend | None:
-    """Trees blended with the linear stage 2 (weights w2), their weight picked by two-fold cross-validation inside the fit half
-    (its articles split by name; linear model and trees refitted on one part, P@1 on the other); None when the
-    linear model alone wins."""
+    """Trees blended with the linear stage 2 (weights w2), their weight picked by two-fold cross-validation inside
+    the fit half (its articles split by name; linear model and trees refitted on one part, P@1 on the other); None
+    when the linear model alone wins."""
     fit = [i for i in fit if items[i].q["answers"]]
     arts = sorted({items[i].q["article"] for i in fit})
     folds = [set(arts[0::2]), set(arts[1::2])]
@@ -285,9 +287,9 @@ def fit_blend(items: list[Item], s2data, fit: list[int], mask2: np.ndarray, w2: 
         train = [(s2data[i][0] * mask2, s2data[i][1]) for i in fit if items[i].q["article"] not in part]
         test = [(s2data[i][0] * mask2, s2data[i][1]) for i in fit if items[i].q["article"] in part]
         w = listwise_fit(train, l2, STAGE2) * mask2
-        bst, X = _lambdamart(train)
+        blend_at = _blends(*_lambdamart(train), w)
         for a in BLEND_ALPHAS:
-            b = _blend_of(bst, X, w, a) if a else None
+            b = blend_at(a) if a else None
             cv[a].append(float(np.mean([bool(y[np.argmax(b(f, f @ w) if b else f @ w)]) for f, y in test if y.any()])))
     best = max(float(np.mean(v)) for v in cv.values())
     # the smallest weight within BLEND_TOLERANCE of the best: differences that small are a few questions either way
@@ -297,8 +299,7 @@ def fit_blend(items: list[Item], s2data, fit: list[int], mask2: np.ndarray, w2: 
               {a: round(float(np.mean(v)), 4) for a, v in cv.items()}, "->", alpha, file=sys.stderr)
     if not alpha:
         return None
-    bst, X = _lambdamart([(s2data[i][0] * mask2, s2data[i][1]) for i in fit])
-    return _blend_of(bst, X, w2, alpha)
+    return _blends(*_lambdamart([(s2data[i][0] * mask2, s2data[i][1]) for i in fit]), w2)(alpha)
 
 
 @dataclass

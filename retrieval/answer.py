@@ -24,8 +24,8 @@ import numpy as np
 
 from .errors import QuestionError
 from .store import Snapshot, Store
-from .trees import Blend
 from .tokens import FEATURES as TOKEN_FEATURES, TokenScorer, question_pieces, stop_mask, zscore as _zscore
+from .trees import Blend
 
 #: Longest question accepted, in characters (documented in the README).
 MAX_QUESTION_CHARS = 2000

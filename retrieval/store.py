@@ -317,7 +317,7 @@ class Store:
         if tokens:
             return self.encoder.encode_tokens(texts, progress=progress)
         vecs = np.zeros((len(texts), self.encoder.dimension), np.float32)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # stable, as the encoders order a call
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # chunks of similar length (stable)
         step = max(1, getattr(self.encoder, "batch_size", Encoder.BATCH_SIZE)) * 8
         for lo in range(0, len(order), step):
             idx = order[lo:lo + step]

