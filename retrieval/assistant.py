@@ -16,7 +16,7 @@ from .answer import Answer, Answerer
 from .embed import Encoder, default_encoder
 from .errors import ArticleError, IndexCorrupt
 from .ingest import (SUPPORTED_SUFFIXES, Article, looks_like_html, parse_article, parse_bytes, parse_html,
-                     read_article, slugify, source_hash)
+                     read_articles, slugify, source_hash)
 from .store import MANIFEST, Store, SyncReport
 
 log = logging.getLogger("retrieval")
@@ -199,22 +199,29 @@ class Assistant:
                 known = {a.path: a for a in snap.articles.values() if a.path}
                 articles: list[Article] = []
                 refused: list[ArticleError] = []
-                for p in paths:
+                unchanged: dict[int, Article] = {}  # position in paths -> the version indexed before
+                jobs: list[tuple[Path, str]] = []
+                for i, p in enumerate(paths):
                     prev = known.get(str(p))
                     if prev is not None and source_hash(p) == prev.sha256:
-                        articles.append(prev)  # unchanged: no parsing, no embedding
+                        unchanged[i] = prev  # unchanged: no parsing, no embedding
+                    else:
+                        jobs.append((p, prev.id if prev else self._new_id(p.stem, [aid for _, aid in jobs])))
+                parsed = iter(read_articles(jobs))
+                for i, p in enumerate(paths):
+                    got = unchanged.get(i) or next(parsed)
+                    if isinstance(got, Article):
+                        articles.append(got)
                         continue
-                    try:
-                        articles.append(read_article(p, article_id=prev.id if prev else self._new_id(p.stem, articles)))
-                    except ArticleError as exc:
-                        refused.append(exc)
-                        if self.article_paths is None and prev is not None:  # a library file went bad: keep it
-                            msg = f"{exc}; keeping the version indexed before"
-                            articles.append(prev)
-                        else:
-                            msg = f"{exc}; not served"
-                        log.warning(msg)
-                        self.warnings.append(msg)
+                    refused.append(got)
+                    prev = known.get(str(p))
+                    if self.article_paths is None and prev is not None:  # a library file went bad: keep it
+                        msg = f"{got}; keeping the version indexed before"
+                        articles.append(prev)
+                    else:
+                        msg = f"{got}; not served"
+                    log.warning(msg)
+                    self.warnings.append(msg)
                 if self.article_paths is not None and refused and not articles:
                     raise refused[0]  # nothing left to serve: the first file's error is the answer
                 report = self.store.sync(articles, remove_missing=remove_missing, progress=progress)
@@ -223,10 +230,10 @@ class Assistant:
             self._ready = True
             return report
 
-    def _new_id(self, name: str, pending: Sequence[Article] = ()) -> str:
-        """A readable id from a file name or title, made unique among indexed and pending articles."""
+    def _new_id(self, name: str, pending: Sequence[str] = ()) -> str:
+        """A readable id from a file name or title, made unique among indexed articles and the pending ids."""
         base = slugify(name)
-        taken = set(self.store.snapshot.articles) | {a.id for a in pending}
+        taken = set(self.store.snapshot.articles) | set(pending)
         aid, n = base, 2
         while aid in taken:
             aid, n = f"{base}-{n}", n + 1
@@ -267,19 +274,21 @@ class Assistant:
                     files.append(p.resolve())
             todo: list[Article] = []
             seen: set[str] = set()
+            jobs: list[tuple[Path, str]] = []
             for p in files:
                 if str(p) in seen:
                     continue
                 seen.add(str(p))
                 prev = by_path.get(str(p))
-                try:
-                    if prev is not None and source_hash(p) == prev.sha256:
-                        res.unchanged.append(prev)
-                        continue
-                    art = read_article(p, article_id=prev.id if prev else self._new_id(p.stem, todo))
-                except ArticleError as exc:
-                    res.refused.append((str(p), str(exc)))
+                if prev is not None and source_hash(p) == prev.sha256:
+                    res.unchanged.append(prev)
+                else:
+                    jobs.append((p, prev.id if prev else self._new_id(p.stem, [aid for _, aid in jobs])))
+            for (p, _), art in zip(jobs, read_articles(jobs)):
+                if isinstance(art, ArticleError):
+                    res.refused.append((str(p), str(art)))
                     continue
+                prev = by_path.get(str(p))
                 if prev is not None and prev.sha256 == art.sha256:
                     res.unchanged.append(prev)
                     continue

@@ -123,8 +123,10 @@ class Snapshot:
 
     @staticmethod
     def make(articles: dict[str, Article], vectors_by_article: dict[str, np.ndarray], dim: int,
-             *, exact_limit: int = EXACT_LIMIT, tokens_by_article: dict[str, TokenVectors] | None = None
-             ) -> "Snapshot":
+             *, exact_limit: int = EXACT_LIMIT, tokens_by_article: dict[str, TokenVectors] | None = None,
+             tokens: TokenVectors | None = None) -> "Snapshot":
+        """tokens: every article's word pieces already in the articles' order (a fresh build's, as encoded: no
+        per-article copies to join); else tokens_by_article are joined in that order."""
         sentences: list[Sentence] = []
         blocks = []
         offsets = {}
@@ -133,8 +135,7 @@ class Snapshot:
             sentences.extend(art.sentences)
             blocks.append(vectors_by_article[aid])
         vectors = np.vstack(blocks).astype(np.float32) if blocks else np.zeros((0, dim), np.float32)
-        tokens = None
-        if tokens_by_article is not None and all(aid in tokens_by_article for aid in articles):
+        if tokens is None and tokens_by_article is not None and all(aid in tokens_by_article for aid in articles):
             tokens = TokenVectors.concat([tokens_by_article[aid] for aid in articles], dim)
         return Snapshot(articles, sentences, vectors, build_faiss(vectors, exact_limit=exact_limit), offsets,
                         uuid.uuid4().hex[:12], tokens)
@@ -291,10 +292,13 @@ class Store:
             if progress is None and total:
                 progress = TerminalProgress()
             vecs, toks = self._embed([s.text for a in todo for s in a.sentences], progress, tokens=tba is not None)
+            # every article new, in the order embedded: the pieces are the snapshot's as they are (~0.15 s of copies
+            # for 3,700 sentences otherwise)
+            whole = toks if toks is not None and [a.id for a in todo] == list(merged) else None
             row = 0
             for art in todo:
                 vba[art.id] = vecs[row:row + len(art.sentences)]
-                if tba is not None and toks is not None:
+                if tba is not None and toks is not None and whole is None:
                     tba[art.id] = toks.rows(row, row + len(art.sentences))
                 row += len(art.sentences)
             report.embedded = total
@@ -302,7 +306,7 @@ class Store:
             if report.added or report.updated or report.removed or changed_tokens or \
                     not (self.directory / MANIFEST).exists():
                 snap = Snapshot.make(merged, vba, self.encoder.dimension, exact_limit=self.exact_limit,
-                                     tokens_by_article=tba)
+                                     tokens_by_article=tba, tokens=whole)
                 self._save(snap)
                 self._snapshot = snap
             report.seconds = time.perf_counter() - t0

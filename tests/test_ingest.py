@@ -200,6 +200,84 @@ def test_pysbd_patterns_compiled_once_split_exactly_as_plain_re() -> None:
     assert cached == plain
 
 
+def test_the_fast_abbreviation_search_gives_pysbds_own_output() -> None:
+    """ingest's abbreviation replacer only skips work: on the seed's paragraphs, tricky lines and 3,000 random lines
+    made of pysbd's abbreviations (any case), periods, braces, case-folding letters (dotted and dotless i, long s,
+    the Kelvin sign) and odd spaces, the processor gives exactly what a plain pysbd Segmenter gives."""
+    import random
+
+    import pysbd
+
+    from retrieval import ingest
+
+    fast = ingest._segmenter()
+    plain = pysbd.Segmenter(language="en", clean=False)
+    assert plain.language_module is not fast.language_module  # pysbd's own English is left as it is
+    abbreviations = list(plain.language_module.Abbreviation.ABBREVIATIONS)
+    lines = [p for p in SEED.read_text(encoding="utf-8").split("\n") if p.strip()]
+    lines += ["Dr. Smith met Mr. J. R. R. Tolkien at 5 p.m. in the U.S.A. on Jan. 3. They talked (e.g. about Ch. 2)!",
+              "Gen. Lee, Col. Brown and Capt. Hook (ret.) met at No. 5 St. James Ave. at 9 a.m. on Sept. 4.",
+              "{al} x. The {co} Co. Ltd. said so. \u0130stanbul Co. and \u017ft. Mary's Ct. near Ala. and Ark.",
+              "Prof. \u0131. Adams, Ph.D. wrote it i.e. the book. Vol. 3 Fig. 2 Art. 5 Sec. 4.\u00a0Co. Next."]
+    rnd = random.Random(7)
+    bits = [".", " ", "  ", "\t", ",", "?", "!", "{", "}", "I", "I'm", "3", "(", ":", "-", "The", "a", "\u0130",
+            "\u0131", "\u017f", "\u212a", "\u00a0", "\u201c", "...", "U.S.", "e.g.", "No", "p.m.", "{co} "]
+    for _ in range(3000):
+        parts = []
+        for _ in range(rnd.randint(3, 20)):
+            word = rnd.choice(abbreviations) if rnd.random() < 0.6 else rnd.choice(bits)
+            parts.append(rnd.choice([word, word.upper(), word.capitalize()]))
+            parts.append(rnd.choice([".", " ", ". ", " ", ".  "]))
+        lines.append("".join(parts))
+    for line in lines:
+        assert fast.processor(line).process() == plain.processor(line).process(), line
+
+
+def test_many_files_parse_in_worker_processes_as_in_one(tmp_path) -> None:
+    """read_articles parses a large set of files on every core (forked workers) with the articles, ids and
+    refusals, in order, that read_article gives one file at a time. Run in a fresh interpreter: forking needs a
+    single-threaded process, which a test session with servers running is not."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    paragraphs = [p for p in SEED.read_text(encoding="utf-8").split("\n")[1:] if p.strip()]
+    files = []
+    for i in range(6):
+        f = tmp_path / f"article-{i}.md"
+        body = "\n\n".join(paragraphs[i % 5:] * (3 + i))  # 50-100 KB each, different lengths
+        f.write_text(f"# Article {i}\n\n{body}\n", encoding="utf-8")
+        files.append(f)
+    bad = tmp_path / "broken.txt"
+    bad.write_bytes(b"\xff\xfe not text")
+    files.insert(2, bad)
+    code = """if True:
+        import hashlib, json, sys
+        from retrieval import ingest
+        paths = sys.argv[1:]
+        jobs = [(p, f"id-{i}") for i, p in enumerate(paths)]
+        def digest(got):
+            if isinstance(got, ingest.ArticleError):
+                return "refused: " + str(got)
+            return hashlib.sha256(json.dumps([got.id, got.title, [(s.article_id, s.paragraph, s.start, s.end, s.text)
+                                                                 for s in got.sentences]]).encode()).hexdigest()
+        procs = ingest._parse_processes([ingest.Path(p) for p in paths])
+        print(json.dumps({"procs": procs, "digests": [digest(g) for g in ingest.read_articles(jobs)]}))
+    """
+    root = Path(__file__).resolve().parent.parent
+    runs = {}
+    for n in ("2", "1"):
+        out = subprocess.run([sys.executable, "-c", code, *map(str, files)], capture_output=True, text=True,
+                             cwd=root, env={**__import__("os").environ, "RETRIEVAL_PARSE_PROCESSES": n}, timeout=300)
+        assert out.returncode == 0, out.stderr
+        runs[n] = json.loads(out.stdout)
+    assert runs["2"]["procs"] == 2 and runs["1"]["procs"] == 1
+    assert runs["2"]["digests"] == runs["1"]["digests"]
+    assert runs["1"]["digests"][2].startswith("refused: ") and "UTF-8" in runs["1"]["digests"][2]
+    assert sum(d.startswith("refused") for d in runs["1"]["digests"]) == 1
+
+
 def test_split_reads_the_processors_sentences_with_the_spans_segment_would_give() -> None:
     """split_sentences skips pysbd's segment() step that finds each sentence again with a regex compiled from it;
     on tricky paragraphs (abbreviations, quotes, a repeated sentence, odd spacing) the spans are segment()'s."""

@@ -213,3 +213,20 @@ def test_a_build_embeds_new_sentences_as_one_encode_call_would(tmp_path, encoder
     for a in arts:
         lo, hi = store.snapshot.offsets[a.id]
         assert [s.text for s in store.snapshot.sentences[lo:hi]] == [s.text for s in a.sentences]
+
+
+def test_a_fresh_build_keeps_the_same_word_pieces_as_one_built_article_by_article(tmp_path, fake_encoder) -> None:
+    """A fresh build hands its encoded pieces to the snapshot whole; adding the articles one at a time joins
+    per-article copies: both indexes hold the same pieces, row for row, and both reload."""
+    whole = Store(tmp_path / "whole", fake_encoder)
+    whole.sync(articles())
+    stepwise = Store(tmp_path / "stepwise", fake_encoder)
+    for art in articles():
+        stepwise.sync([art])
+    a, b = whole.snapshot.tokens, stepwise.snapshot.tokens
+    assert a is not None and b is not None and len(a) == len(b) == 4
+    assert a.offsets.tolist() == b.offsets.tolist() and np.array_equal(a.ids, b.ids)
+    assert np.array_equal(a.vectors, b.vectors)
+    for d in ("whole", "stepwise"):
+        again = Store(tmp_path / d, fake_encoder)
+        assert again.load() and np.array_equal(np.asarray(again.snapshot.tokens.vectors), a.vectors)
