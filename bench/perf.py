@@ -810,9 +810,9 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         enc = make_encoder(backend)
         assistant = section_latency(rep, args, work, enc) if "latency" not in args.skip else None
-        if "backends" not in args.skip:
-            section_backends(rep, args)
         corpus = section_build(rep, args, work, enc) if "build" not in args.skip or "scale" not in args.skip else None
+        if "backends" not in args.skip:  # after the build: loading torch leaves threads (tqdm monitors) that a
+            section_backends(rep, args)  # product process does not have, and they keep read_articles on one core
         cold = None
         if "cold" not in args.skip:
             if assistant is None:

@@ -548,7 +548,10 @@ def _read_one(job: tuple[str, str | None]) -> Article | ArticleError:
 
 def _parse_processes(paths: Sequence[Path]) -> int:
     """How many processes to parse these files in (1: this one). Only by fork, and only while this process runs a
-    single Python thread (a command-line build, a start-up): forking a server's threads could copy a held lock."""
+    single Python thread (`app.py add`, a script's build): forking beside other threads (a server's, or app.py's
+    start-up importing the web stack) could copy a lock one of them holds, such as a module's import lock."""
+    if len(paths) < PARALLEL_MIN_FILES:
+        return 1
     import multiprocessing
     import os
     import threading
@@ -556,7 +559,7 @@ def _parse_processes(paths: Sequence[Path]) -> int:
     wanted = os.environ.get("RETRIEVAL_PARSE_PROCESSES", "")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     n = min(int(wanted) if wanted.isdigit() and int(wanted) > 0 else cores, len(paths))
-    if n < 2 or len(paths) < PARALLEL_MIN_FILES or threading.active_count() > 1 or \
+    if n < 2 or threading.active_count() > 1 or \
             "fork" not in multiprocessing.get_all_start_methods():
         return 1
     size = 0

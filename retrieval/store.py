@@ -48,7 +48,12 @@ class TerminalProgress:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=self.desc, unit="sentence", disable=None, dynamic_ncols=True)
+            class Bar(tqdm):  # type: ignore[misc, valid-type]
+                # no monitor thread: it would outlive the bar, and a process running a second thread parses its
+                # next build's files in one process only (ingest.read_articles)
+                monitor_interval = 0
+
+            self.bar = Bar(total=total, desc=self.desc, unit="sentence", disable=None, dynamic_ncols=True)
         self.bar.update(done - self.bar.n)
         if done >= total:
             self.bar.close()
