@@ -91,6 +91,31 @@ def test_best_match_is_the_same_whichever_way_the_rows_are_read() -> None:
         np.testing.assert_allclose(scorer._best(q, rows), brute(rows), atol=1e-6)
 
 
+def test_the_float16_table_converts_every_value_as_numpy_does(tmp_path, monkeypatch) -> None:
+    """tokens._as_float32 gives astype's float32 bits for all 65,536 float16 patterns (zeros, subnormals, infinities,
+    NaN payloads), from a memory-mapped file too; a scorer without the float32 copy, which converts its candidates'
+    pieces with it, finds exactly the maxima of one that keeps the copy."""
+    import retrieval.tokens as tokens_mod
+
+    every = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    assert np.array_equal(tokens_mod._as_float32(every).view(np.uint32), every.astype(np.float32).view(np.uint32))
+    np.save(tmp_path / "v.npy", every.reshape(256, 256))
+    mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
+    assert np.array_equal(tokens_mod._as_float32(mapped[[5, 0, 255]]).view(np.uint32),
+                          mapped[[5, 0, 255]].astype(np.float32).view(np.uint32))
+    rng = np.random.default_rng(1)
+    offsets = np.concatenate([[0], np.cumsum(rng.integers(0, 9, 60))]).astype(np.int64)
+    tv = TokenVectors(rng.integers(0, 50, int(offsets[-1])).astype(np.int32), offsets,
+                      (rng.standard_normal((int(offsets[-1]), 16)) / 4).astype(np.float16))
+    q = rng.standard_normal((4, 16)).astype(np.float32)
+    cached = TokenScorer(tv, 50)
+    monkeypatch.setattr(tokens_mod, "F32_CACHE_BYTES", 0)
+    converting = TokenScorer(tv, 50)
+    assert cached.f32 is not None and converting.f32 is None
+    for rows in (np.arange(60), np.array([3, 9, 2, 40, -1]), np.array([10, 11, 12, 30])):
+        assert np.array_equal(cached._best(q, rows), converting._best(q, rows))
+
+
 def test_vocabulary_read_from_the_json_matches_the_tokenizer_library() -> None:
     from tokenizers import Tokenizer
 
