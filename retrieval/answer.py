@@ -528,22 +528,6 @@ class _Postings:
         return docs.astype(np.int64)
 
 
-class _Context:
-    """Each sentence's vector plus half of each paragraph neighbour's, unit length, for the rows asked (ix.ctx[rows]):
-    computed on read, so a large index does not hold a second copy of every vector."""
-
-    def __init__(self, vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray) -> None:
-        self.vec, self.prev, self.next = vec, prev, nxt
-        self.shape = vec.shape
-
-    def __len__(self) -> int:
-        return len(self.vec)
-
-    def __getitem__(self, key) -> np.ndarray:  # type: ignore[no-untyped-def]
-        rows = np.arange(len(self.vec))[key] if isinstance(key, slice) else np.asarray(key)
-        return _context(self.vec, self.prev, self.next, rows)
-
-
 def _context_sum(vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """Vector + half the previous + half the next sentence's in the paragraph, of rows (all by default)."""
     ctx = vec.copy() if rows is None else vec[rows]
@@ -553,11 +537,6 @@ def _context_sum(vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray, rows: np.nd
     ctx[hp] += 0.5 * vec[p[hp]]
     ctx[hn] += 0.5 * vec[q[hn]]
     return ctx
-
-
-def _context(vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """The context vectors (_context_sum) made unit."""
-    return _unit(_context_sum(vec, prev, nxt, rows))
 
 
 def _context_norm(vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -605,17 +584,13 @@ class _Index:
             same_next[:-1] = same_prev[1:]
         self.next = np.where(same_next, np.arange(n) + 1, -1)
         vec = np.asarray(snap.vectors, dtype=np.float32)
-        self.ctx: np.ndarray | _Context
         if n:
-            # materialised only where a full scan can happen (at scale it would double the vectors' memory)
-            self.ctx = _context(vec, self.prev, self.next) if n <= FULL_SCAN_LIMIT else _Context(vec, self.prev, self.next)
             self.ctx_norm = np.concatenate([_context_norm(vec, self.prev, self.next, np.arange(lo, min(n, lo + 65536)))
                                             for lo in range(0, n, 65536)])
             psum = np.zeros((npar, vec.shape[1]), dtype=np.float32)
             np.add.at(psum, self.par, vec)
             self.parvec = _unit(psum)
         else:
-            self.ctx = vec
             self.ctx_norm = np.ones(0, dtype=np.float32)
             self.parvec = vec
         person = np.array([type_match("person", x) for x in texts], dtype=np.float32)  # place reads the same cue
@@ -626,9 +601,6 @@ class _Index:
         self.log_len = np.log1p(slen)
         self.title_tokens = {aid: set(tokenize([a.title])[0]) for aid, a in snap.articles.items()}
         self.texts = texts
-        # each sentence's paragraph vector, row-aligned, so a contiguous scope reads a slice instead of gathering
-        # (only where a full scan can happen: at scale it would double the vectors' memory)
-        self.parrow = self.parvec[self.par] if 0 < n <= FULL_SCAN_LIMIT else None
         # per-sentence stage-2 cues, filled on first use (only shortlisted sentences ever need them)
         self._cues: dict[str, dict[int, frozenset[str]]] = {"date": {}, "number": {}, "cap": {}}
         self._bigrams: dict[int, frozenset[tuple[str, str]]] = {}
@@ -1072,7 +1044,8 @@ class Answerer:
         # the paragraph neighbours' dense, BM25 and overlap scores, the three rows at once (fewer numpy calls)
         both = np.array([dense, bm, ov])
         prev_of = np.where(sc.has_p, both[:, sc.prev], 0.0)
-        nb_of = np.maximum(prev_of, np.where(sc.has_n, both[:, sc.next], 0.0))
+        next_of = np.where(sc.has_n, both[:, sc.next], 0.0)
+        nb_of = np.maximum(prev_of, next_of)
         dense_prev, ov_prev = prev_of[0], prev_of[2]
         dense_nb, bm_nb, ov_nb = nb_of[0], nb_of[1] / bnorm, nb_of[2]
         dense_rank, bm_rank, ov_rank = _rank_scores(both)
@@ -1084,9 +1057,13 @@ class Answerer:
             pidf[t[:PREFIX]] = max(pidf.get(t[:PREFIX], 0.0), idf[t])
         ov_pre = ix.prefix.present(pterms, pidf, lo, hi) / (sum(w * pidf[t] for t, w in pterms.items()) or 1.0)
         tm = {t: (sc.cue[t] if qtype == t else sc.zeros) for t in ("date", "number", "person", "place")}
-        dense_par = ix.parrow[lo:hi] @ qvec if ix.parrow is not None else ix.parvec[sc.pars] @ qvec
+        # the paragraphs' and the context vectors' cosines from products already made: one product per paragraph,
+        # and ctx[r] . q = (v + v_prev / 2 + v_next / 2) . q / |v + v_prev / 2 + v_next / 2| (no matrices of a row
+        # each to read for every question, nor to keep)
+        dense_par = (ix.parvec[sc.plo:sc.phi] @ qvec)[sc.par_local]
+        dense_ctx = (dense + 0.5 * dense_prev + 0.5 * next_of[0]) / ix.ctx_norm[lo:hi]
         cols = {
-            "dense": dense, "dense_z": _zscore(dense), "dense_gap": dense - dmax, "dense_ctx": ix.ctx[lo:hi] @ qvec,
+            "dense": dense, "dense_z": _zscore(dense), "dense_gap": dense - dmax, "dense_ctx": dense_ctx,
             "dense_par": dense_par, "dense_nb": dense_nb, "bm25_n": bm / bnorm, "bm25_z": _zscore(bm),
             "bm25_par": par_bm / (pbmax if pbmax > 0 else 1.0), "bm25_nb": bm_nb, "overlap": ov, "overlap_nb": ov_nb,
             "overlap_par": ov_par, "dense_rank": dense_rank, "bm25_rank": bm_rank,
