@@ -262,7 +262,7 @@ def section_build(rep: Report, args, work: Path, enc) -> Any:  # type: ignore[no
     enc.model.encode(sorted(texts, key=len)[-64:])  # warm-up on the longest sentences: the arena's size is set
     builds, floors, chars = [], [], []
     arms = (0, 1, 2) if enc.backend == "onnx" else (0, 1)
-    for rnd in range(1 if args.quick else 2):  # the arms in turn, rotated each round: each figure the faster of two
+    for rnd in range(1 if args.quick else 3):  # the arms in turn, rotated each round (each arm once in each place): each figure the fastest of three
         d = work / f"build-{enc.backend}-{rnd}"
         shutil.rmtree(d, ignore_errors=True)
         order = arms[rnd % len(arms):] + arms[:rnd % len(arms)]
