@@ -10,7 +10,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Collection, Iterator, Sequence
 
 from .answer import Answer, Answerer
 from .embed import Encoder, default_encoder
@@ -201,12 +201,14 @@ class Assistant:
                 refused: list[ArticleError] = []
                 unchanged: dict[int, Article] = {}  # position in paths -> the version indexed before
                 jobs: list[tuple[Path, str]] = []
+                pending: set[str] = set()
                 for i, p in enumerate(paths):
                     prev = known.get(str(p))
                     if prev is not None and source_hash(p) == prev.sha256:
                         unchanged[i] = prev  # unchanged: no parsing, no embedding
                     else:
-                        jobs.append((p, prev.id if prev else self._new_id(p.stem, [aid for _, aid in jobs])))
+                        jobs.append((p, prev.id if prev else self._new_id(p.stem, pending)))
+                        pending.add(jobs[-1][1])
                 parsed = iter(read_articles(jobs))
                 for i, p in enumerate(paths):
                     got = unchanged.get(i) or next(parsed)
@@ -230,12 +232,12 @@ class Assistant:
             self._ready = True
             return report
 
-    def _new_id(self, name: str, pending: Sequence[str] = ()) -> str:
+    def _new_id(self, name: str, pending: Collection[str] = ()) -> str:
         """A readable id from a file name or title, made unique among indexed articles and the pending ids."""
         base = slugify(name)
-        taken = set(self.store.snapshot.articles) | set(pending)
+        indexed = self.store.snapshot.articles
         aid, n = base, 2
-        while aid in taken:
+        while aid in indexed or aid in pending:
             aid, n = f"{base}-{n}", n + 1
         return aid
 
@@ -275,6 +277,7 @@ class Assistant:
             todo: list[Article] = []
             seen: set[str] = set()
             jobs: list[tuple[Path, str]] = []
+            pending: set[str] = set()
             for p in files:
                 if str(p) in seen:
                     continue
@@ -283,7 +286,8 @@ class Assistant:
                 if prev is not None and source_hash(p) == prev.sha256:
                     res.unchanged.append(prev)
                 else:
-                    jobs.append((p, prev.id if prev else self._new_id(p.stem, [aid for _, aid in jobs])))
+                    jobs.append((p, prev.id if prev else self._new_id(p.stem, pending)))
+                    pending.add(jobs[-1][1])
             for (p, _), art in zip(jobs, read_articles(jobs)):
                 if isinstance(art, ArticleError):
                     res.refused.append((str(p), str(art)))
