@@ -230,3 +230,17 @@ def test_a_fresh_build_keeps_the_same_word_pieces_as_one_built_article_by_articl
     for d in ("whole", "stepwise"):
         again = Store(tmp_path / d, fake_encoder)
         assert again.load() and np.array_equal(np.asarray(again.snapshot.tokens.vectors), a.vectors)
+
+
+def test_the_sync_progress_bar_leaves_no_thread_behind() -> None:
+    """A plain tqdm bar starts a monitor thread that outlives it; the sync's bar starts none, so a process that has
+    built an index still runs one Python thread and parses its next build's files on every core."""
+    import threading
+
+    from retrieval.store import TerminalProgress
+
+    before = {t.ident for t in threading.enumerate()}
+    bar = TerminalProgress("Indexing test")
+    for done in (1, 5, 10):
+        bar(done, 10)
+    assert {t.ident for t in threading.enumerate()} - before == set()
