@@ -201,6 +201,51 @@ def type_match(qtype: str, sentence: str) -> float:
     return 0.0
 
 
+def _whole_words(pattern: re.Pattern) -> frozenset[str]:
+    """The words of a pattern's \\b(word|word|...)\\b group, lowered ("days?" gives day and days)."""
+    group = re.search(r"\\b\((.*)\)\\b", pattern.pattern)
+    words: set[str] = set()
+    for alt in group.group(1).split("|") if group else []:
+        if not re.fullmatch(r"[A-Za-z]+(s\?)?", alt):
+            raise ValueError(f"{alt!r} in {pattern.pattern!r} is not a plain word")
+        words |= {alt[:-2].lower(), alt[:-1].lower()} if alt.endswith("s?") else {alt.lower()}
+    return frozenset(words)
+
+
+#: type_match's word lists as sets. _MONTH's and _NUMBER's words are letters between \b and \b, so they match a
+#: whole run of word characters: a sentence has a match exactly when one of its \w+ runs, lowered, is in the set.
+_MONTH_WORDS = _whole_words(_MONTH)
+_NUMBER_WORDS = _whole_words(re.compile(_NUMBER.pattern.split("|", 1)[1][:-1]))  # (the words after "\d|")
+_WORD_RUN = re.compile(r"\w+")
+_DIGIT = re.compile(r"\d")
+#: Characters that re.IGNORECASE equates with an ASCII letter although str.lower() does not: a sentence holding one
+#: is matched with the patterns themselves.
+_FOLD_RISKY = re.compile("[\u0130\u0131\u017f]")
+
+
+def type_cues(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """type_match("date" / "number" / "person", text) of every text, in one pass of set lookups instead of the
+    case-insensitive alternations (which cost ~10 us a sentence: half of a 1,000,000-sentence lexical index)."""
+    date = np.zeros(len(texts), np.float32)
+    number = np.zeros(len(texts), np.float32)
+    person = np.zeros(len(texts), np.float32)
+    months, numbers = _MONTH_WORDS, _NUMBER_WORDS
+    for i, x in enumerate(texts):
+        if _FOLD_RISKY.search(x):
+            date[i], number[i], person[i] = type_match("date", x), type_match("number", x), type_match("person", x)
+            continue
+        words = _WORD_RUN.findall(x.lower())
+        if _YEAR.search(x):
+            date[i] = 1.0
+        elif not months.isdisjoint(words):
+            date[i] = 0.5
+        if _DIGIT.search(x) or not numbers.isdisjoint(words):
+            number[i] = 1.0
+        if _NAME.search(x):
+            person[i] = 1.0
+    return date, number, person
+
+
 def _cue_tokens(qtype: str, text: str) -> set[str]:
     """The tokens of a text that could be the answer to a question of this type (names, numbers, years)."""
     return set(_iter_cue_tokens(qtype, text))
@@ -585,18 +630,17 @@ class _Index:
         self.next = np.where(same_next, np.arange(n) + 1, -1)
         vec = np.asarray(snap.vectors, dtype=np.float32)
         if n:
-            self.ctx_norm = np.concatenate([_context_norm(vec, self.prev, self.next, np.arange(lo, min(n, lo + 65536)))
-                                            for lo in range(0, n, 65536)])
+            # in cache-sized chunks (1,024 rows, 1.5 MB): 4.6x faster than 65,536-row ones, the same norms
+            self.ctx_norm = np.concatenate([_context_norm(vec, self.prev, self.next, np.arange(lo, min(n, lo + 1024)))
+                                            for lo in range(0, n, 1024)])
             psum = np.zeros((npar, vec.shape[1]), dtype=np.float32)
             np.add.at(psum, self.par, vec)
             self.parvec = _unit(psum)
         else:
             self.ctx_norm = np.ones(0, dtype=np.float32)
             self.parvec = vec
-        person = np.array([type_match("person", x) for x in texts], dtype=np.float32)  # place reads the same cue
-        self.cue = {"date": np.array([type_match("date", x) for x in texts], dtype=np.float32),
-                    "number": np.array([type_match("number", x) for x in texts], dtype=np.float32),
-                    "person": person, "place": person}
+        date, number, person = type_cues(texts)
+        self.cue = {"date": date, "number": number, "person": person, "place": person}  # place reads person's cue
         self.anaphor = np.array([1.0 if _ANAPHOR.match(x) else 0.0 for x in texts], dtype=np.float32)
         self.log_len = np.log1p(slen)
         self.title_tokens = {aid: set(tokenize([a.title])[0]) for aid, a in snap.articles.items()}

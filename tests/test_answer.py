@@ -94,6 +94,32 @@ def test_index_tokens_and_postings_match_tokenize(seed_assistant) -> None:
     assert got.tolist() == pytest.approx([sum(t not in terms for t in want[r]) / len(want[r]) for r in rows.tolist()])
 
 
+def test_type_cues_of_a_whole_index_are_type_match_of_each_sentence() -> None:
+    """The index's answer-type cues come from set lookups on each sentence's word runs (answer.type_cues) instead of
+    the case-insensitive alternations: on the seed's sentences, words at the edges of the lists (case, plurals,
+    underscores, possessives, other scripts' digits, the letters that case-insensitive matching folds) and 5,000
+    random mixtures of them, every cue equals type_match's."""
+    import random
+
+    from conftest import SEED
+    from retrieval import read_article
+    from retrieval.answer import type_cues
+
+    seed = [s.text for s in read_article(SEED).sentences]
+    edges = ["May", "MAY", "mAy", "may_be", "May's", "Sept.", "SEPTEMBER", "months", "Months", "daysx", "xdays",
+             "1999", "1890s", "\u0663", "\uff11\uff12", "\u00b2", "\u00bd", "five-year", "FIVE", "_five", "five_",
+             "\u0130stanbul", "\u017feptember", "\u0131t", "\u212aelvin", "day\u00a0", "\u2009week", "hundreds",
+             "HALF", "halfway", "one's", "ones", "(ago)", "Jan", "Janus", "Tuesday,", "decades-long", "Smith"]
+    rnd = random.Random(3)
+    words = [w for t in seed for w in t.split()] + edges
+    texts = seed + edges + [" ".join(rnd.choice(words) for _ in range(rnd.randint(1, 14))) for _ in range(5000)]
+    date, number, person = type_cues(texts)
+    for i, t in enumerate(texts):
+        assert (date[i], number[i], person[i]) == (type_match("date", t), type_match("number", t),
+                                                   type_match("person", t)), t
+    assert date.max() == 1.0 and 0.5 in date and number.max() == 1.0 and person.min() == 0.0
+
+
 def test_bm25_top_list_reads_postings_and_breaks_ties_by_row() -> None:
     import numpy as np
 
