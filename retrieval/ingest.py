@@ -17,6 +17,8 @@ from typing import Sequence
 
 from .errors import ArticleError
 
+log = logging.getLogger("retrieval")
+
 #: Article text larger than this is refused: past it sentence segmentation and embedding take minutes on a small
 #: machine (2 MiB is about 350,000 words, a long book; a news article is 5-50 KB).
 MAX_ARTICLE_BYTES = 2 * 1024 * 1024
@@ -582,6 +584,7 @@ def read_articles(jobs: Sequence[tuple[str | Path, str | None]]) -> list[Article
         return [_read_one(job) for job in items]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     def size(i: int) -> int:
         try:
@@ -591,7 +594,11 @@ def read_articles(jobs: Sequence[tuple[str | Path, str | None]]) -> list[Article
 
     order = sorted(range(len(items)), key=size, reverse=True)
     out: list[Article | ArticleError | None] = [None] * len(items)
-    with ProcessPoolExecutor(max_workers=procs, mp_context=multiprocessing.get_context("fork")) as pool:
-        for i, got in zip(order, pool.map(_read_one, [items[i] for i in order])):
-            out[i] = got
+    try:
+        with ProcessPoolExecutor(max_workers=procs, mp_context=multiprocessing.get_context("fork")) as pool:
+            for i, got in zip(order, pool.map(_read_one, [items[i] for i in order])):
+                out[i] = got
+    except (BrokenProcessPool, OSError) as exc:  # a worker killed (out of memory), or no fork: parse them here
+        log.warning("parsing %d files in worker processes failed (%s); parsing them in this one", len(items), exc)
+        return [_read_one(job) for job in items]
     return out  # type: ignore[return-value]

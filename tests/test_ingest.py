@@ -278,6 +278,42 @@ def test_many_files_parse_in_worker_processes_as_in_one(tmp_path) -> None:
     assert sum(d.startswith("refused") for d in runs["1"]["digests"]) == 1
 
 
+def test_a_failed_worker_pool_parses_the_files_in_this_process(tmp_path, monkeypatch, caplog) -> None:
+    """A worker killed mid-parse (out of memory) breaks the pool: the files are parsed again here, same results."""
+    import concurrent.futures
+    from concurrent.futures.process import BrokenProcessPool
+
+    from retrieval import ingest
+
+    class Broken:
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def __enter__(self) -> "Broken":
+            return self
+
+        def __exit__(self, *exc) -> None:
+            return None
+
+        def map(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            raise BrokenProcessPool("a child process terminated abruptly")
+
+    files = []
+    for i in range(4):
+        f = tmp_path / f"a{i}.md"
+        f.write_text(f"# Article {i}\n\nIt rained on day {i}. The river rose.\n", encoding="utf-8")
+        files.append(f)
+    (tmp_path / "bad.txt").write_bytes(b"")
+    jobs = [(f, f"id-{i}") for i, f in enumerate(files + [tmp_path / "bad.txt"])]
+    monkeypatch.setattr(ingest, "_parse_processes", lambda paths: 2)
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Broken)
+    got = ingest.read_articles(jobs)
+    assert [a.id for a in got[:4]] == ["id-0", "id-1", "id-2", "id-3"]
+    assert [s.text for s in got[2].sentences] == ["It rained on day 2.", "The river rose."]
+    assert isinstance(got[4], ArticleError) and "empty" in str(got[4])
+    assert "parsing them in this one" in caplog.text
+
+
 def test_split_reads_the_processors_sentences_with_the_spans_segment_would_give() -> None:
     """split_sentences skips pysbd's segment() step that finds each sentence again with a regex compiled from it;
     on tricky paragraphs (abbreviations, quotes, a repeated sentence, odd spacing) the spans are segment()'s."""
