@@ -23,6 +23,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from .errors import QuestionError
+from .ingest import FOLD_RISKY
 from .store import Snapshot, Store
 from .tokens import FEATURES as TOKEN_FEATURES, TokenScorer, question_pieces, stop_mask, zscore as _zscore
 from .trees import Blend
@@ -218,9 +219,6 @@ _MONTH_WORDS = _whole_words(_MONTH)
 _NUMBER_WORDS = _whole_words(re.compile(_NUMBER.pattern.split("|", 1)[1][:-1]))  # (the words after "\d|")
 _WORD_RUN = re.compile(r"\w+")
 _DIGIT = re.compile(r"\d")
-#: Characters that re.IGNORECASE equates with an ASCII letter although str.lower() does not: a sentence holding one
-#: is matched with the patterns themselves.
-_FOLD_RISKY = re.compile("[\u0130\u0131\u017f]")
 
 
 def type_cues(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -231,7 +229,7 @@ def type_cues(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     person = np.zeros(len(texts), np.float32)
     months, numbers = _MONTH_WORDS, _NUMBER_WORDS
     for i, x in enumerate(texts):
-        if _FOLD_RISKY.search(x):
+        if FOLD_RISKY.search(x):  # (case folding that lower() does not do: the patterns themselves)
             date[i], number[i], person[i] = type_match("date", x), type_match("number", x), type_match("person", x)
             continue
         words = _WORD_RUN.findall(x.lower())
@@ -573,11 +571,11 @@ class _Postings:
         return docs.astype(np.int64)
 
 
-def _context_sum(vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """Vector + half the previous + half the next sentence's in the paragraph, of rows (all by default)."""
-    ctx = vec.copy() if rows is None else vec[rows]
-    p = prev if rows is None else prev[rows]
-    q = nxt if rows is None else nxt[rows]
+def _context_sum(vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Vector + half the previous + half the next sentence's in the paragraph, of rows."""
+    ctx = vec[rows]
+    p = prev[rows]
+    q = nxt[rows]
     hp, hn = p >= 0, q >= 0
     ctx[hp] += 0.5 * vec[p[hp]]
     ctx[hn] += 0.5 * vec[q[hn]]

@@ -143,18 +143,13 @@ class _CompiledOnce:
 _PATTERNS = _CompiledOnce()  # pysbd's patterns and the fast replacer's, compiled once a process
 
 #: Characters that case-insensitive matching (`re.IGNORECASE`) equates with an ASCII letter although str.lower() does
-#: not (dotted I lowers to two characters): a line holding one takes pysbd's own abbreviation search.
-_FOLD_RISKY = re.compile("[\u0130\u0131\u017f]")
+#: not (dotted I lowers to two characters): text holding one is matched with the patterns themselves (here and in
+#: answer.type_cues).
+FOLD_RISKY = re.compile("[\u0130\u0131\u017f]")
 _SPACE = re.compile(r"\s")
 
 
-@lru_cache(maxsize=4)
-def _plain_words(abbreviations: tuple[str, ...]) -> frozenset[str]:
-    """The abbreviations without regex characters (pysbd puts them into patterns unescaped)."""
-    return frozenset(a.strip() for a in abbreviations if re.escape(a.strip()) == a.strip())
-
-
-def _fast_abbreviations(base: type) -> type:
+def _fast_abbreviations(base: type, abbreviations: Sequence[str]) -> type:
     """pysbd's English abbreviation replacer with the same output and less work (~45 % of the parse was its search).
 
     For each of its 188 abbreviations found anywhere in a line, pysbd runs `findall` for the abbreviation at a word
@@ -162,7 +157,7 @@ def _fast_abbreviations(base: type) -> type:
     Its pattern matches a word *prefix* ("al" in "also"), so most lines match dozens. Three skips, each exact:
 
     - the first `findall` only when some word starts with the abbreviation (checked on the lowered line, which equals
-      the case-insensitive match unless the line holds a character of _FOLD_RISKY: then pysbd's code runs);
+      the case-insensitive match unless the line holds a character of FOLD_RISKY: then pysbd's code runs);
     - the second `findall` only when the line holds "{": its pattern is literally "{abbr} ", so elsewhere it finds
       nothing;
     - a match's `re.sub` only when the line holds that word followed by "." (it replaces only such periods), and once
@@ -172,14 +167,16 @@ def _fast_abbreviations(base: type) -> type:
     Abbreviations with regex characters ("e.g", "u.s") go through pysbd's own steps.
     """
 
+    # the abbreviations without regex characters (pysbd puts them into its patterns unescaped)
+    plain_words = frozenset(a.strip() for a in abbreviations if re.escape(a.strip()) == a.strip())
+
     class FastAbbreviationReplacer(base):  # type: ignore[misc, valid-type]
         def search_for_abbreviations_in_string(self, text: str) -> str:
-            if _FOLD_RISKY.search(text):
+            if FOLD_RISKY.search(text):
                 return super().search_for_abbreviations_in_string(text)
             lowered = text.lower()
             starts = " " + _SPACE.sub(" ", lowered)
             braces = "{" in text
-            plain_words = _plain_words(tuple(self.lang.Abbreviation.ABBREVIATIONS))
             for abbr in self.lang.Abbreviation.ABBREVIATIONS:
                 stripped = abbr.strip()
                 if stripped not in lowered:
@@ -217,7 +214,8 @@ def _segmenter():  # type: ignore[no-untyped-def]
     english = seg.language_module
     # this segmenter's own language: a subclass, so pysbd's English and other segmenters are left as they are
     seg.language_module = type(english.__name__, (english,),
-                               {"AbbreviationReplacer": _fast_abbreviations(english.AbbreviationReplacer)})
+                               {"AbbreviationReplacer": _fast_abbreviations(english.AbbreviationReplacer,
+                                                                                english.Abbreviation.ABBREVIATIONS)})
     return seg
 
 
@@ -548,11 +546,11 @@ def _read_one(job: tuple[str, str | None]) -> Article | ArticleError:
         return exc
 
 
-def _parse_processes(paths: Sequence[Path]) -> int:
-    """How many processes to parse these files in (1: this one). Only by fork, and only while this process runs a
+def _parse_processes(files: int, total_bytes: int) -> int:
+    """How many processes to parse this many files in (1: this one). Only by fork, and only while this process runs a
     single Python thread (`app.py add`, a script's build): forking beside other threads (a server's, or app.py's
     start-up importing the web stack) could copy a lock one of them holds, such as a module's import lock."""
-    if len(paths) < PARALLEL_MIN_FILES:
+    if files < PARALLEL_MIN_FILES or total_bytes < PARALLEL_MIN_BYTES:
         return 1
     import multiprocessing
     import os
@@ -560,17 +558,17 @@ def _parse_processes(paths: Sequence[Path]) -> int:
 
     wanted = os.environ.get("RETRIEVAL_PARSE_PROCESSES", "")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = min(int(wanted) if wanted.isdigit() and int(wanted) > 0 else cores, len(paths))
-    if n < 2 or threading.active_count() > 1 or \
-            "fork" not in multiprocessing.get_all_start_methods():
+    n = min(int(wanted) if wanted.isdigit() and int(wanted) > 0 else cores, files)
+    if n < 2 or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
         return 1
-    size = 0
-    for p in paths:
-        try:
-            size += Path(p).stat().st_size
-        except OSError:
-            pass
-    return n if size >= PARALLEL_MIN_BYTES else 1
+    return n
+
+
+def _file_size(path: str) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0  # read_article reports it
 
 
 def read_articles(jobs: Sequence[tuple[str | Path, str | None]]) -> list[Article | ArticleError]:
@@ -579,20 +577,15 @@ def read_articles(jobs: Sequence[tuple[str | Path, str | None]]) -> list[Article
     Many files' worth of text is parsed on every core (pysbd is pure Python: one core parses ~5,000 sentences a
     second), largest files first so the workers finish together."""
     items = [(str(p), aid) for p, aid in jobs]
-    procs = _parse_processes([Path(p) for p, _ in items])
+    sizes = [_file_size(p) for p, _ in items] if len(items) >= PARALLEL_MIN_FILES else []
+    procs = _parse_processes(len(items), sum(sizes))
     if procs < 2:
         return [_read_one(job) for job in items]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    def size(i: int) -> int:
-        try:
-            return Path(items[i][0]).stat().st_size
-        except OSError:
-            return 0
-
-    order = sorted(range(len(items)), key=size, reverse=True)
+    order = sorted(range(len(items)), key=sizes.__getitem__, reverse=True)
     out: list[Article | ArticleError | None] = [None] * len(items)
     try:
         with ProcessPoolExecutor(max_workers=procs, mp_context=multiprocessing.get_context("fork")) as pool:

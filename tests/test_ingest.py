@@ -262,7 +262,7 @@ def test_many_files_parse_in_worker_processes_as_in_one(tmp_path) -> None:
                 return "refused: " + str(got)
             return hashlib.sha256(json.dumps([got.id, got.title, [(s.article_id, s.paragraph, s.start, s.end, s.text)
                                                                  for s in got.sentences]]).encode()).hexdigest()
-        procs = ingest._parse_processes([ingest.Path(p) for p in paths])
+        procs = ingest._parse_processes(len(paths), sum(ingest.Path(p).stat().st_size for p in paths))
         print(json.dumps({"procs": procs, "digests": [digest(g) for g in ingest.read_articles(jobs)]}))
     """
     root = Path(__file__).resolve().parent.parent
@@ -305,7 +305,7 @@ def test_a_failed_worker_pool_parses_the_files_in_this_process(tmp_path, monkeyp
         files.append(f)
     (tmp_path / "bad.txt").write_bytes(b"")
     jobs = [(f, f"id-{i}") for i, f in enumerate(files + [tmp_path / "bad.txt"])]
-    monkeypatch.setattr(ingest, "_parse_processes", lambda paths: 2)
+    monkeypatch.setattr(ingest, "_parse_processes", lambda files, total_bytes: 2)
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Broken)
     got = ingest.read_articles(jobs)
     assert [a.id for a in got[:4]] == ["id-0", "id-1", "id-2", "id-3"]
