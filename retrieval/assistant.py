@@ -182,6 +182,9 @@ class Assistant:
                     self._seen = self._manifest_stat()
                     if self._seen is not None:
                         self._fresh = False  # the library exists now: an emptied one is not re-seeded
+            # (outside the file lock, still one writer at a time) the change is answered from once this returns;
+            # questions asked meanwhile rank on the snapshot before it (Answerer.serving)
+            self.answerer.prepare_if_serving()
 
     def warm_up(self, *, progress: ProgressFn | None = None) -> SyncReport:
         """Load the model and the index, re-index articles whose files changed, and build what is missing."""

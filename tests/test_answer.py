@@ -109,7 +109,8 @@ def test_type_cues_of_a_whole_index_are_type_match_of_each_sentence() -> None:
     edges = ["May", "MAY", "mAy", "may_be", "May's", "Sept.", "SEPTEMBER", "months", "Months", "daysx", "xdays",
              "1999", "1890s", "\u0663", "\uff11\uff12", "\u00b2", "\u00bd", "five-year", "FIVE", "_five", "five_",
              "\u0130stanbul", "\u017feptember", "\u0131t", "\u212aelvin", "day\u00a0", "\u2009week", "hundreds",
-             "HALF", "halfway", "one's", "ones", "(ago)", "Jan", "Janus", "Tuesday,", "decades-long", "Smith"]
+             "HALF", "halfway", "one's", "ones", "(ago)", "Jan", "Janus", "Tuesday,", "decades-long", "Smith",
+             "1990S", "2019s", "19999", "1999_", "x1999", "1999th", "\u0661\u0669\u0669\u0669", "20\u0130"]
     rnd = random.Random(3)
     words = [w for t in seed for w in t.split()] + edges
     texts = seed + edges + [" ".join(rnd.choice(words) for _ in range(rnd.randint(1, 14))) for _ in range(5000)]
@@ -256,3 +257,93 @@ def test_novel_rows_above_the_full_scan_limit_match_novel(seed_assistant, monkey
         want = [1.0 if ix.novel(qtype, r, qcues, qlow) else 0.0 for r in sl.rows]
         assert ix.novel_rows(qtype, sl, qcues, qlow) == want
         assert 0 < sum(want) < len(want)
+
+
+def _bridges(a) -> None:  # type: ignore[no-untyped-def]
+    a.warm_up()  # (an assistant over articles=[] serves exactly those: warm it up before adding)
+    a.add_text("# Bridges\n\nThe Iron Bridge opened in 1781 over the Severn. It was the first major bridge made of "
+               "cast iron.", title="Bridges")
+
+
+_CANALS = "# Canals\n\nThe Bridgewater Canal was finished in 1761 for carrying coal. Boats were pulled by horses."
+
+
+def test_questions_asked_while_the_index_is_rebuilt_are_answered_from_the_previous_one(tmp_path, fake_encoder,
+                                                                                         monkeypatch) -> None:
+    import threading
+
+    from retrieval.answer import _Index
+    from retrieval import Assistant
+
+    a = Assistant(articles=[], index_dir=tmp_path, encoder=fake_encoder)
+    _bridges(a)
+    assert a.answer("When did the Iron Bridge open over the Severn?").citations[0].text.startswith("The Iron Bridge")
+    # the next lexical index build blocks until released: a 1,000,000-sentence one takes ~30 s
+    release, started = threading.Event(), threading.Event()
+    real = _Index.__init__
+
+    def slow(self, snap) -> None:  # type: ignore[no-untyped-def]
+        started.set()
+        assert release.wait(30)
+        real(self, snap)
+
+    monkeypatch.setattr(_Index, "__init__", slow)
+    added: list = []
+    adder = threading.Thread(target=lambda: added.append(a.add_text(_CANALS, title="Canals")))
+    adder.start()
+    assert started.wait(10)
+    # the add has not returned: a question meanwhile is answered at once, from the library as it was
+    ans = a.answer("When did the Iron Bridge open over the Severn?")
+    assert adder.is_alive() and not added
+    assert not ans.abstained and ans.citations[0].text == "The Iron Bridge opened in 1781 over the Severn."
+    assert all(c.article_title != "Canals" for c in ans.ranked)
+    release.set()
+    adder.join(30)
+    assert added, "the add did not return"
+    # once the add has returned, the new article answers
+    ans = a.answer("When was the Bridgewater Canal finished for carrying coal?")
+    assert ans.citations[0].text == "The Bridgewater Canal was finished in 1761 for carrying coal."
+
+
+def test_a_failed_rebuild_leaves_the_previous_index_answering(tmp_path, fake_encoder, monkeypatch, caplog) -> None:
+    from retrieval.answer import _Index
+    from retrieval import Assistant, parse_article
+
+    a = Assistant(articles=[], index_dir=tmp_path, encoder=fake_encoder)
+    _bridges(a)
+    a.answer("When did the Iron Bridge open?")
+    real = _Index.__init__
+
+    def broken(self, snap) -> None:  # type: ignore[no-untyped-def]
+        raise MemoryError("no room for the lexical index")
+
+    monkeypatch.setattr(_Index, "__init__", broken)
+    # a change made outside this assistant's mutations (as a reload from disk is): the next question builds
+    a.store.sync([parse_article(_CANALS, article_id="canals", path="canals.md")])
+    with caplog.at_level("ERROR", logger="retrieval.answer"):
+        ans = a.answer("When did the Iron Bridge open over the Severn?")
+    assert ans.citations[0].text == "The Iron Bridge opened in 1781 over the Severn."
+    assert "lexical index of the changed library failed" in caplog.text
+    monkeypatch.setattr(_Index, "__init__", real)
+    ans = a.answer("When was the Bridgewater Canal finished for carrying coal?")
+    assert ans.citations[0].text == "The Bridgewater Canal was finished in 1761 for carrying coal."
+
+
+def test_paragraph_vectors_are_the_unit_sums_that_add_at_gives() -> None:
+    """_Index sums each paragraph's sentence vectors one position in the paragraph at a time (paragraphs are runs of
+    rows); the sums are np.add.at's, bit for bit, -0.0 included, and so are those of an interleaved layout."""
+    import numpy as np
+
+    from retrieval.answer import _paragraph_vectors, _unit
+
+    rng = np.random.default_rng(7)
+    counts = rng.integers(1, 9, 700)
+    par = np.repeat(np.arange(len(counts)), counts)
+    vec = rng.standard_normal((len(par), 16)).astype(np.float32)
+    vec[::37, 3] = -0.0
+    vec[5] = 0.0  # a paragraph whose sum may be 0 in a column
+    for layout in (par, rng.permutation(par)):
+        want = np.zeros((len(counts), 16), np.float32)
+        np.add.at(want, layout, vec)
+        got = _paragraph_vectors(vec, layout, len(counts))
+        assert got.dtype == np.float32 and np.array_equal(got.view(np.uint32), _unit(want).view(np.uint32))
