@@ -379,6 +379,23 @@ def _rank_score(x: np.ndarray) -> np.ndarray:
     return r
 
 
+def _rank_score_nonneg(x: np.ndarray) -> np.ndarray:
+    """_rank_score of a list with no negative value (BM25, overlap), sorting its positive values only: the zeros, most
+    of a large scope, tie and so rank after them in row order (50,000 rows: ~0.3 ms instead of a ~2 ms sort)."""
+    pos = np.flatnonzero(x > 0)
+    if len(pos) == len(x) or bool((x < 0).any()):
+        return _rank_score(x)
+    inv = _inverse_ranks(len(x))
+    r = np.empty(len(x), dtype=np.float32)
+    r[pos[np.argsort(-x[pos], kind="stable")]] = inv[:len(pos)]
+    r[np.flatnonzero(~(x > 0))] = inv[len(pos):]
+    return r
+
+
+#: From this many rows stage 1 ranks BM25 and overlap by _rank_score_nonneg (fewer calls below it: one sort of three).
+_SPARSE_RANKS = 2048
+
+
 def _rank_scores(x: np.ndarray) -> np.ndarray:
     """_rank_score of each row of a 2-d array, in one sort."""
     r = np.empty(x.shape, dtype=np.float32)
@@ -1251,7 +1268,10 @@ class Answerer:
         nb_of = np.maximum(prev_of, next_of)
         dense_prev, ov_prev = prev_of[0], prev_of[2]
         dense_nb, bm_nb, ov_nb = nb_of[0], nb_of[1] / bnorm, nb_of[2]
-        dense_rank, bm_rank, ov_rank = _rank_scores(both)
+        if n >= _SPARSE_RANKS:
+            dense_rank, bm_rank, ov_rank = _rank_score(dense), _rank_score_nonneg(bm), _rank_score_nonneg(ov)
+        else:
+            dense_rank, bm_rank, ov_rank = _rank_scores(both)
         ana = sc.anaphor
         pterms: dict[str, float] = {}
         pidf: dict[str, float] = {}

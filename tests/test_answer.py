@@ -347,3 +347,22 @@ def test_paragraph_vectors_are_the_unit_sums_that_add_at_gives() -> None:
         np.add.at(want, layout, vec)
         got = _paragraph_vectors(vec, layout, len(counts))
         assert got.dtype == np.float32 and np.array_equal(got.view(np.uint32), _unit(want).view(np.uint32))
+
+
+def test_rank_scores_of_mostly_zero_lists_are_the_full_sorts() -> None:
+    """Above _SPARSE_RANKS rows stage 1 ranks BM25 and overlap by sorting their positive values only; the zeros tie
+    and rank after them in row order, as the stable sort of the whole list puts them (-0.0 too)."""
+    import numpy as np
+
+    from retrieval.answer import _rank_score, _rank_score_nonneg
+
+    rng = np.random.default_rng(11)
+    cases = []
+    for share in (0.0, 0.01, 0.3, 1.0):
+        x = np.where(rng.random(5000) < share, rng.integers(1, 6, 5000) / 4, 0.0).astype(np.float32)  # ties
+        cases.append(x)
+    z = cases[2].copy()
+    z[::7] = -0.0
+    cases += [z, -cases[2], np.zeros(3, np.float32), np.float32([0.5, 0, 0.5, 0.25])]
+    for x in cases:
+        assert np.array_equal(_rank_score_nonneg(x).view(np.uint32), _rank_score(x).view(np.uint32))
