@@ -25,6 +25,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from . import lexicon
 from .errors import QuestionError
 from .ingest import FOLD_RISKY
 from .store import Snapshot, Store
@@ -661,19 +662,40 @@ def _context_norm(vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray, rows: np.n
     return norm.astype(np.float32)
 
 
+def _read_sentences(texts: list[str], directory: Path | None) -> lexicon.Lexicon:
+    """Each sentence's tokens and cues: kept in directory (lexicon.py) once there are lexicon.CACHE_MIN sentences, and
+    read back from it when the same sentences come again (a restart)."""
+    k = None
+    if directory is not None and len(texts) >= lexicon.CACHE_MIN and directory.is_dir():
+        k = lexicon.key(texts, STOPWORDS)
+        kept = lexicon.load(directory, k, len(texts))
+        if kept is not None:
+            return kept
+    runs = _word_runs(texts)  # (read once for the tokens and the answer-type cues)
+    vocab, indptr, ids = _token_ids(texts, runs)
+    date, number, person = type_cues(texts, runs)
+    del runs
+    anaphor = np.array([1.0 if _ANAPHOR.match(x) else 0.0 for x in texts], dtype=np.float32)
+    lex = lexicon.Lexicon(vocab, indptr, ids, date, number, person, anaphor)
+    if k is not None:
+        lexicon.save(directory, k, lex)  # type: ignore[arg-type]
+    return lex
+
+
 class _Index:
     """Everything per snapshot that questions reuse: token postings, neighbours, paragraph and context vectors, cues.
 
     Built with array operations over a CSR layout of token ids: no per-sentence Python objects beyond the texts
     the snapshot already holds."""
 
-    def __init__(self, snap: Snapshot) -> None:
+    def __init__(self, snap: Snapshot, lexicon_dir: Path | None = None) -> None:
+        """lexicon_dir: where the reading of a large index's sentences is kept between starts (lexicon.py)."""
         sents = snap.sentences
         n = len(sents)
         self.n = n
         texts = [s.text for s in sents]
-        runs = _word_runs(texts)  # (read once for the tokens and the answer-type cues)
-        vocab, indptr, ids = _token_ids(texts, runs)
+        lex = _read_sentences(texts, lexicon_dir)
+        vocab, indptr, ids = lex.vocab, lex.indptr, lex.ids
         self.tokens = _Tokens(vocab, indptr, ids)
         lens = np.diff(indptr)
         doc = np.repeat(np.arange(n, dtype=np.int64), lens)
@@ -708,10 +730,9 @@ class _Index:
         else:
             self.ctx_norm = np.ones(0, dtype=np.float32)
             self.parvec = vec
-        date, number, person = type_cues(texts, runs)
-        del runs
-        self.cue = {"date": date, "number": number, "person": person, "place": person}  # place reads person's cue
-        self.anaphor = np.array([1.0 if _ANAPHOR.match(x) else 0.0 for x in texts], dtype=np.float32)
+        self.cue = {"date": lex.date, "number": lex.number, "person": lex.person, "place": lex.person}  # (place reads person's cue)
+        self.anaphor = lex.anaphor
+        del lex
         self.log_len = np.log1p(slen)
         self.title_tokens = {aid: set(tokenize([a.title])[0]) for aid, a in snap.articles.items()}
         self.texts = texts
@@ -1014,7 +1035,7 @@ class Answerer:
     def _build(self, snap: Snapshot, key: Any, fut: Future, *, log_failure: bool = False) -> None:
         """Build the snapshot's structures into fut; they become the ones served unless a newer snapshot is."""
         try:
-            ix = _Index(snap)
+            ix = _Index(snap, self.store.directory)
             scorer = None
             if snap.tokens is not None and len(snap.tokens) == len(snap.sentences):
                 scorer = TokenScorer(snap.tokens, len(stop_mask(self.store.encoder.tokenizer_file())))

@@ -282,10 +282,10 @@ def test_questions_asked_while_the_index_is_rebuilt_are_answered_from_the_previo
     release, started = threading.Event(), threading.Event()
     real = _Index.__init__
 
-    def slow(self, snap) -> None:  # type: ignore[no-untyped-def]
+    def slow(self, snap, *rest) -> None:  # type: ignore[no-untyped-def]
         started.set()
         assert release.wait(30)
-        real(self, snap)
+        real(self, snap, *rest)
 
     monkeypatch.setattr(_Index, "__init__", slow)
     added: list = []
@@ -314,7 +314,7 @@ def test_a_failed_rebuild_leaves_the_previous_index_answering(tmp_path, fake_enc
     a.answer("When did the Iron Bridge open?")
     real = _Index.__init__
 
-    def broken(self, snap) -> None:  # type: ignore[no-untyped-def]
+    def broken(self, snap, *rest) -> None:  # type: ignore[no-untyped-def]
         raise MemoryError("no room for the lexical index")
 
     monkeypatch.setattr(_Index, "__init__", broken)
