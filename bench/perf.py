@@ -792,12 +792,15 @@ def scale_answer(rep: Report, args, enc, snap, text_s: float, rss0: float) -> No
 
 
 def scale_rebuild(rep: Report, answerer, store, qs: list[str]) -> None:  # type: ignore[no-untyped-def]
-    """Questions asked while the lexical index of a changed library is rebuilt (as after an article is added: the
-    same sentences under a new snapshot version), one thread asking while another rebuilds, as in a server."""
+    """Questions asked while the lexical index of a changed library is rebuilt (as after an article is added: a new
+    snapshot whose last sentence reads differently, so the kept lexicon does not apply and every sentence is read
+    again), one thread asking while another rebuilds, as in a server."""
     import dataclasses
 
     old = store.snapshot
-    new = dataclasses.replace(old, version=f"{old.version}-changed")
+    last = old.sentences[-1]
+    new = dataclasses.replace(old, version=f"{old.version}-changed",
+                              sentences=old.sentences[:-1] + [dataclasses.replace(last, text=last.text + " Changed.")])
     store._snapshot = new
     took: list[float] = []
 
