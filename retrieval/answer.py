@@ -491,7 +491,6 @@ class _Postings:
         return self
 
     def _build(self, n: int, vocab: list[str], doc: np.ndarray, tid: np.ndarray, lengths: np.ndarray) -> None:
-        self.n = n
         avg = float(lengths.mean()) if n and lengths.mean() > 0 else 1.0
         key = tid.astype(np.int64) * max(n, 1) + doc  # sorted: term-major, rows ascending
         key.sort()
@@ -508,18 +507,41 @@ class _Postings:
         df = np.bincount(term, minlength=len(vocab))
         self.ptr = np.zeros(len(vocab) + 1, dtype=np.int64)
         np.cumsum(df, out=self.ptr[1:])
+        idf = self._terms(n, vocab, df)
+        idf32 = np.asarray(idf, dtype=np.float32)[term]
+        del term
+        lens = lengths[self.row]
+        self.weight = idf32 * tf * (K1 + 1) / (tf + K1 * (1 - B + B * lens / avg))
+
+    def _terms(self, n: int, vocab: list[str], df: np.ndarray) -> list[float]:
+        """The term and IDF tables of vocab's terms with df[i] documents each; returns every term's IDF."""
+        self.n = n
         # the same float64 expression per distinct df as a per-term loop would evaluate
         udf, inv = np.unique(df, return_inverse=True)
         uidf = [math.log(1.0 + (n - d + 0.5) / (d + 0.5)) for d in udf.tolist()]
         idf = [uidf[j] for j in inv.tolist()]
         self.term = {t: i for i, (t, d) in enumerate(zip(vocab, df.tolist())) if d}
         self.idf: dict[str, float] = {t: idf[i] for t, i in self.term.items()}
-        idf32 = np.asarray(idf, dtype=np.float32)[term]
-        del term
-        lens = lengths[self.row]
-        self.weight = idf32 * tf * (K1 + 1) / (tf + K1 * (1 - B + B * lens / avg))
         self.rows = _TermRows(self)
         self._local = threading.local()
+        return idf
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What from_arrays needs besides n and the vocabulary (kept by lexicon.py)."""
+        return {"ptr": self.ptr, "row": self.row, "weight": self.weight}
+
+    @classmethod
+    def from_arrays(cls, n: int, vocab: list[str], ptr: np.ndarray, row: np.ndarray, weight: np.ndarray
+                    ) -> _Postings | None:
+        """Postings kept by arrays(), or None when they do not fit n documents and this vocabulary."""
+        if ptr.ndim != 1 or len(ptr) != len(vocab) + 1 or int(ptr[0]) != 0 or int(ptr[-1]) != len(row) or \
+                len(weight) != len(row) or row.dtype != np.int32 or weight.dtype != np.float32 or \
+                bool((ptr[1:] < ptr[:-1]).any()) or (len(row) and (int(row.min()) < 0 or int(row.max()) >= n)):
+            return None
+        self = cls.__new__(cls)
+        self.ptr, self.row, self.weight = ptr.astype(np.int64, copy=False), row, weight
+        self._terms(n, vocab, np.diff(self.ptr))
+        return self
 
     def _postings(self, t: str, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Term t's rows within documents lo..hi-1 (relative to lo) and their BM25 weights."""
@@ -662,24 +684,23 @@ def _context_norm(vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray, rows: np.n
     return norm.astype(np.float32)
 
 
-def _read_sentences(texts: list[str], directory: Path | None) -> lexicon.Lexicon:
-    """Each sentence's tokens and cues: kept in directory (lexicon.py) once there are lexicon.CACHE_MIN sentences, and
-    read back from it when the same sentences come again (a restart)."""
+def _read_sentences(texts: list[str], directory: Path | None, par: np.ndarray
+                    ) -> tuple[lexicon.Lexicon, str | None]:
+    """Each sentence's tokens and cues, and the key to keep them under (None: nothing to keep). Kept in directory
+    (lexicon.py) once there are lexicon.CACHE_MIN sentences, and read back from it, with the postings built from
+    them, when the same sentences in the same paragraphs come again (a restart)."""
     k = None
     if directory is not None and len(texts) >= lexicon.CACHE_MIN and directory.is_dir():
-        k = lexicon.key(texts, STOPWORDS)
+        k = lexicon.key(texts, STOPWORDS, layout=par)
         kept = lexicon.load(directory, k, len(texts))
         if kept is not None:
-            return kept
+            return kept, None
     runs = _word_runs(texts)  # (read once for the tokens and the answer-type cues)
     vocab, indptr, ids = _token_ids(texts, runs)
     date, number, person = type_cues(texts, runs)
     del runs
     anaphor = np.array([1.0 if _ANAPHOR.match(x) else 0.0 for x in texts], dtype=np.float32)
-    lex = lexicon.Lexicon(vocab, indptr, ids, date, number, person, anaphor)
-    if k is not None:
-        lexicon.save(directory, k, lex)  # type: ignore[arg-type]
-    return lex
+    return lexicon.Lexicon(vocab, indptr, ids, date, number, person, anaphor), k
 
 
 class _Index:
@@ -694,24 +715,37 @@ class _Index:
         n = len(sents)
         self.n = n
         texts = [s.text for s in sents]
-        lex = _read_sentences(texts, lexicon_dir)
-        vocab, indptr, ids = lex.vocab, lex.indptr, lex.ids
-        self.tokens = _Tokens(vocab, indptr, ids)
-        lens = np.diff(indptr)
-        doc = np.repeat(np.arange(n, dtype=np.int64), lens)
-        slen = lens.astype(np.float32)
-        self.sent = _Postings.from_ids(n, vocab, doc, ids, slen)
-        pvocab: dict[str, int] = {}
-        pre = np.fromiter((pvocab.setdefault(t[:PREFIX], len(pvocab)) for t in vocab), dtype=np.int32,
-                          count=len(vocab))
-        self.prefix = _Postings.from_ids(n, list(pvocab), doc, pre[ids], slen)
         # paragraphs: one global id per (article, paragraph)
         pid: dict[tuple[str, int], int] = {}
         self.par = np.array([pid.setdefault((s.article_id, s.paragraph), len(pid)) for s in sents], dtype=np.int64)
         npar = len(pid)
-        self.para = _Postings.from_ids(npar, vocab, self.par[doc], ids,
-                                       np.bincount(self.par, weights=lens, minlength=npar).astype(np.float32))
-        del doc, pre
+        lex, keep_as = _read_sentences(texts, lexicon_dir, self.par)
+        vocab, indptr, ids = lex.vocab, lex.indptr, lex.ids
+        self.tokens = _Tokens(vocab, indptr, ids)
+        lens = np.diff(indptr)
+        slen = lens.astype(np.float32)
+        pvocab: dict[str, int] = {}
+        pre = np.fromiter((pvocab.setdefault(t[:PREFIX], len(pvocab)) for t in vocab), dtype=np.int32,
+                          count=len(vocab))
+        kept = lex.postings or {}
+        sizes = {"sent": (n, vocab), "prefix": (n, list(pvocab)), "para": (npar, vocab)}
+        got = {name: _Postings.from_arrays(size, voc, *(kept[f"{name}_{a}"] for a in ("ptr", "row", "weight")))
+               for name, (size, voc) in sizes.items() if all(f"{name}_{a}" in kept for a in ("ptr", "row", "weight"))}
+        if len(got) == 3 and all(v is not None for v in got.values()):
+            self.sent, self.prefix, self.para = got["sent"], got["prefix"], got["para"]  # type: ignore[assignment]
+        else:
+            if lex.postings is not None:
+                log.warning("the kept lexicon's postings do not fit these sentences; they are built again")
+            doc = np.repeat(np.arange(n, dtype=np.int64), lens)
+            self.sent = _Postings.from_ids(n, vocab, doc, ids, slen)
+            self.prefix = _Postings.from_ids(n, list(pvocab), doc, pre[ids], slen)
+            self.para = _Postings.from_ids(npar, vocab, self.par[doc], ids,
+                                           np.bincount(self.par, weights=lens, minlength=npar).astype(np.float32))
+            del doc
+            if keep_as is not None and lexicon_dir is not None:
+                postings = {f"{name}_{a}": v for name in sizes for a, v in getattr(self, name).arrays().items()}
+                lexicon.save(lexicon_dir, keep_as, replace(lex, postings=postings))
+        del pre
         self.par_sent_count = np.bincount(self.par, minlength=npar) if n else np.zeros(0, np.int64)
         same_prev = np.zeros(n, dtype=bool)
         if n > 1:

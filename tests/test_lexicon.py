@@ -53,8 +53,39 @@ def test_a_restart_reads_the_kept_lexicon_instead_of_the_sentences(seed_assistan
 
     answer = importlib.import_module("retrieval.answer")
     monkeypatch.setattr(answer, "_word_runs", no_reading)
+
+    def no_postings(*args):  # type: ignore[no-untyped-def]
+        raise AssertionError("the postings were built again")
+
+    monkeypatch.setattr(answer._Postings, "from_ids", no_postings)
     again = _Index(snap, tmp_path)
     _same(plain, again)
+
+
+def test_postings_that_do_not_fit_are_built_again(seed_assistant, tmp_path, kept_always, caplog) -> None:
+    snap = seed_assistant.store.snapshot
+    _Index(snap, tmp_path)
+    (path,) = _files(tmp_path)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["para_row"] = arrays["para_row"] + 10_000  # rows past the last paragraph
+    np.savez(path.with_suffix(""), **arrays)
+    with caplog.at_level(logging.WARNING, logger="retrieval.answer"):
+        ix = _Index(snap, tmp_path)
+    assert "postings do not fit" in caplog.text
+    _same(ix, _Index(snap))
+
+
+def test_the_same_sentences_in_other_paragraphs_are_another_lexicon(seed_assistant, tmp_path, kept_always) -> None:
+    snap = seed_assistant.store.snapshot
+    _Index(snap, tmp_path)
+    (old,) = _files(tmp_path)
+    regrouped = dataclasses.replace(snap, sentences=[dataclasses.replace(s, paragraph=0) for s in snap.sentences],
+                                    version="one paragraph")
+    ix = _Index(regrouped, tmp_path)
+    (new,) = _files(tmp_path)
+    assert new != old and ix.para.n == 1
+    _same(ix, _Index(regrouped))
 
 
 def test_other_sentences_get_their_own_lexicon_and_the_old_one_goes(seed_assistant, tmp_path, kept_always) -> None:
@@ -91,7 +122,9 @@ def test_a_damaged_lexicon_is_read_again_with_a_warning(seed_assistant, tmp_path
         ix = _Index(snap, tmp_path)
     assert "ignoring" in caplog.text and "read again" in caplog.text
     _same(ix, _Index(snap))
-    assert lexicon.load(tmp_path, lexicon.key([s.text for s in snap.sentences], _stopwords()), len(snap.sentences))
+    k = lexicon.key([s.text for s in snap.sentences], _stopwords(), layout=ix.par)
+    again = lexicon.load(tmp_path, k, len(snap.sentences))  # written again, whole
+    assert again is not None and again.postings is not None
 
 
 def test_a_small_index_keeps_no_lexicon(seed_assistant, tmp_path) -> None:
