@@ -811,7 +811,7 @@ def scale_rebuild(rep: Report, answerer, store, qs: list[str]) -> None:  # type:
 
     worker = threading.Thread(target=rebuild)
     worker.start()
-    lat, i, served_old = [], 0, 0
+    lat, i = [], 0
     while worker.is_alive():
         q = qs[i % len(qs)]
         i += 1
@@ -820,12 +820,13 @@ def scale_rebuild(rep: Report, answerer, store, qs: list[str]) -> None:  # type:
         lat.append((time.perf_counter() - t) * 1000)
     worker.join()
     served_new = answerer.serving() is new
-    rep.details["scale"]["rebuild"] = {"rebuild_s": took[0] if took else float("nan"), "questions": len(lat),
+    rebuild_s = took[0] if took else float("nan")
+    rep.details["scale"]["rebuild"] = {"rebuild_s": rebuild_s, "questions": len(lat),
                                        "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "max_ms": max(lat, default=0.0),
                                        "new_snapshot_served_after": served_new}
     rep.add(f"questions asked while the lexical index of a changed {len(new.sentences):,}-passage library is rebuilt",
             f"{len(lat)} answered: p50 {pct(lat, 50):.0f} ms, p95 {pct(lat, 95):.0f} ms, max {max(lat, default=0.0):.0f} ms",
-            f"the rebuild: {took[0] if took else float('nan'):.0f} s", None, "(report)",
+            f"the rebuild: {rebuild_s:.0f} s", None, "(report)",
             note="from the library as it was until the rebuild is done (before session 8 every question waited for "
                  "the whole rebuild)" + ("" if served_new else "; the new snapshot was NOT served after it"))
     rep.rows[-1].ok = served_new and bool(lat)

@@ -685,22 +685,39 @@ def _context_norm(vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray, rows: np.n
 
 
 def _read_sentences(texts: list[str], directory: Path | None, par: np.ndarray
-                    ) -> tuple[lexicon.Lexicon, str | None]:
-    """Each sentence's tokens and cues, and the key to keep them under (None: nothing to keep). Kept in directory
-    (lexicon.py) once there are lexicon.CACHE_MIN sentences, and read back from it, with the postings built from
-    them, when the same sentences in the same paragraphs come again (a restart)."""
-    k = None
+                    ) -> tuple[lexicon.Lexicon, tuple[Path, str] | None]:
+    """Each sentence's tokens and cues, and where to keep them (directory, key; None: nothing is kept). Kept in
+    directory (lexicon.py) once there are lexicon.CACHE_MIN sentences, and read back from it, with the postings built
+    from them, when the same sentences in the same paragraphs come again (a restart)."""
+    where = None
     if directory is not None and len(texts) >= lexicon.CACHE_MIN and directory.is_dir():
-        k = lexicon.key(texts, STOPWORDS, layout=par)
-        kept = lexicon.load(directory, k, len(texts))
+        where = (directory, lexicon.key(texts, STOPWORDS, layout=par))
+        kept = lexicon.load(*where, len(texts))
         if kept is not None:
-            return kept, None
+            return kept, where
     runs = _word_runs(texts)  # (read once for the tokens and the answer-type cues)
     vocab, indptr, ids = _token_ids(texts, runs)
     date, number, person = type_cues(texts, runs)
     del runs
     anaphor = np.array([1.0 if _ANAPHOR.match(x) else 0.0 for x in texts], dtype=np.float32)
-    return lexicon.Lexicon(vocab, indptr, ids, date, number, person, anaphor), k
+    return lexicon.Lexicon(vocab, indptr, ids, date, number, person, anaphor), where
+
+
+def _kept_postings(lex: lexicon.Lexicon, sizes: dict[str, tuple[int, list[str]]]
+                   ) -> tuple[_Postings, _Postings, _Postings] | None:
+    """The sent, prefix and para postings a kept lexicon holds (sizes: name -> documents, vocabulary), or None when
+    it holds none or they do not fit (then they are built again, with a warning)."""
+    if lex.postings is None:
+        return None
+    got = []
+    for name, (size, vocab) in sizes.items():
+        arrays = [lex.postings.get(f"{name}_{a}") for a in ("ptr", "row", "weight")]
+        p = None if any(a is None for a in arrays) else _Postings.from_arrays(size, vocab, *arrays)  # type: ignore[arg-type]
+        if p is None:
+            log.warning("the kept lexicon's postings do not fit these sentences; they are built again")
+            return None
+        got.append(p)
+    return got[0], got[1], got[2]
 
 
 class _Index:
@@ -727,24 +744,20 @@ class _Index:
         pvocab: dict[str, int] = {}
         pre = np.fromiter((pvocab.setdefault(t[:PREFIX], len(pvocab)) for t in vocab), dtype=np.int32,
                           count=len(vocab))
-        kept = lex.postings or {}
         sizes = {"sent": (n, vocab), "prefix": (n, list(pvocab)), "para": (npar, vocab)}
-        got = {name: _Postings.from_arrays(size, voc, *(kept[f"{name}_{a}"] for a in ("ptr", "row", "weight")))
-               for name, (size, voc) in sizes.items() if all(f"{name}_{a}" in kept for a in ("ptr", "row", "weight"))}
-        if len(got) == 3 and all(v is not None for v in got.values()):
-            self.sent, self.prefix, self.para = got["sent"], got["prefix"], got["para"]  # type: ignore[assignment]
+        kept = _kept_postings(lex, sizes)
+        if kept is not None:
+            self.sent, self.prefix, self.para = kept
         else:
-            if lex.postings is not None:
-                log.warning("the kept lexicon's postings do not fit these sentences; they are built again")
             doc = np.repeat(np.arange(n, dtype=np.int64), lens)
             self.sent = _Postings.from_ids(n, vocab, doc, ids, slen)
             self.prefix = _Postings.from_ids(n, list(pvocab), doc, pre[ids], slen)
             self.para = _Postings.from_ids(npar, vocab, self.par[doc], ids,
                                            np.bincount(self.par, weights=lens, minlength=npar).astype(np.float32))
             del doc
-            if keep_as is not None and lexicon_dir is not None:
+            if keep_as is not None:  # (a new lexicon, or one whose postings did not fit: written whole)
                 postings = {f"{name}_{a}": v for name in sizes for a, v in getattr(self, name).arrays().items()}
-                lexicon.save(lexicon_dir, keep_as, replace(lex, postings=postings))
+                lexicon.save(keep_as[0], keep_as[1], replace(lex, postings=postings))
         del pre
         self.par_sent_count = np.bincount(self.par, minlength=npar) if n else np.zeros(0, np.int64)
         same_prev = np.zeros(n, dtype=bool)

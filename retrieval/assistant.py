@@ -214,7 +214,7 @@ class Assistant:
                         pending.add(jobs[-1][1])
                 parsed = iter(read_articles(jobs))
                 for i, p in enumerate(paths):
-                    got = unchanged.get(i) or next(parsed)
+                    got = unchanged[i] if i in unchanged else next(parsed)
                     if isinstance(got, Article):
                         articles.append(got)
                         continue
