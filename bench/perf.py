@@ -10,9 +10,10 @@ processes on the machine hits both alike; ratios are what to read, absolute numb
 Sections: latency (seed article, index loaded), backends (torch vs ONNX fp32 vs ONNX int8 query cost), build
 (all shared SQuAD articles in one index, then a re-run that must embed nothing) plus answer latency on that corpus,
 cold (process start -> first answer), http (`python app.py` -> its first HTTP answer and -> the chat page at /; 16
-clients for S seconds over /api/ask and the Gradio `ask` endpoint, peak RSS of the server) and scale (N passages in
-one index: synthetic embeddings around the real SQuAD sentence vectors, real question vectors; exact vs the store's
-IVF; then the full answer path over N passages).
+clients for S seconds over /api/ask and the Gradio `ask` endpoint, peak RSS of the server), sizes (answer latency as
+a library grows: the SQuAD corpus copied up to ~100,000 sentences, real vectors and word pieces) and scale (N passages
+in one index: synthetic embeddings around the real SQuAD sentence vectors, real question vectors; exact vs the
+store's IVF; then the full answer path over N passages).
 """
 
 from __future__ import annotations
@@ -655,6 +656,57 @@ def section_scale(rep: Report, args, enc, corpus) -> None:  # type: ignore[no-un
     scale_answer(rep, args, enc, snap, text_s, rss0)
 
 
+def section_sizes(rep: Report, args, enc, corpus) -> None:  # type: ignore[no-untyped-def]
+    """Answer latency as a library grows: the real-text corpus copied k times (real sentence vectors and word pieces;
+    the pieces dropped above store.TOKEN_LIMIT as a built index drops them), FAISS index and ranking path chosen by
+    size as the store and the answerer choose them."""
+    import dataclasses
+
+    from retrieval.answer import FULL_SCAN_LIMIT, Answerer
+    from retrieval.store import TOKEN_LIMIT, Snapshot, Store
+
+    snap0 = corpus.store.snapshot
+    n0 = len(snap0.sentences)
+    qs = squad_questions(30 if args.quick else 100)
+    rows = []
+    for k in ((3, 13) if args.quick else (3, 6, 13, 27)):
+        arts, vba, tba = {}, {}, {}
+        for c in range(k):
+            for aid, art in snap0.articles.items():
+                nid = f"{aid}-copy{c}" if c else aid
+                arts[nid] = dataclasses.replace(art, id=nid, sentences=[dataclasses.replace(x, article_id=nid)
+                                                                        for x in art.sentences])
+                lo, hi = snap0.offsets[aid]
+                vba[nid] = snap0.vectors[lo:hi]
+                if snap0.tokens is not None:
+                    tba[nid] = snap0.tokens.rows(lo, hi)
+        n = k * n0
+        print(f"[sizes] {n:,} sentences", flush=True)
+        t = time.perf_counter()
+        snap = Snapshot.make(arts, vba, snap0.vectors.shape[1], tokens_by_article=tba if n <= TOKEN_LIMIT else None)
+        build_s = time.perf_counter() - t
+        store = Store(Path(tempfile.mkdtemp(prefix="perf-sizes-")), enc)
+        store._snapshot = snap
+        answerer = Answerer(store)
+        t = time.perf_counter()
+        answerer.warm_up()
+        warm_s = time.perf_counter() - t
+        ans, flo = interleaved(lambda q: answerer.run(q), bare_encode(enc.model), qs, 2 * len(qs), warm=3)
+        path = "full scan" if n <= FULL_SCAN_LIMIT else "candidates"
+        kind = type(snap.index).__name__
+        rows.append({"sentences": n, "copies": k, "faiss": kind, "path": path, "pieces": snap.tokens is not None,
+                     "faiss_build_s": build_s, "warm_up_s": warm_s, "p50": pct(ans, 50), "p95": pct(ans, 95),
+                     "floor_p50": pct(flo, 50), "floor_p95": pct(flo, 95)})
+        rep.add(f"answer latency p50, {n:,} sentences in one index (the SQuAD corpus x{k}; {kind}, {path}"
+                f"{', word pieces' if snap.tokens is not None else ''})", f"{pct(ans, 50):.1f} ms (p95 {pct(ans, 95):.1f})",
+                f"{pct(flo, 50):.1f} ms bare encode", pct(ans, 50) / pct(flo, 50), "(report)",
+                note=f"FAISS built in {build_s:.1f} s, lexical warm-up {warm_s:.1f} s")
+        shutil.rmtree(store.directory, ignore_errors=True)
+        del answerer, store, snap
+        gc.collect()
+    rep.details["sizes"] = rows
+
+
 def scale_vectors(real_vecs: np.ndarray, N: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """N unit vectors: the real ones, then synthetic ones around a random real anchor each (and the anchors)."""
     n_real = len(real_vecs)
@@ -834,7 +886,7 @@ def scale_rebuild(rep: Report, answerer, store, qs: list[str]) -> None:  # type:
 
 
 # ---- main -------------------------------------------------------------------------------------------------------
-SECTIONS = ("latency", "backends", "build", "cold", "http", "scale")
+SECTIONS = ("latency", "backends", "build", "cold", "http", "sizes", "scale")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -862,7 +914,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         enc = make_encoder(backend)
         assistant = section_latency(rep, args, work, enc) if "latency" not in args.skip else None
-        corpus = section_build(rep, args, work, enc) if "build" not in args.skip or "scale" not in args.skip else None
+        corpus = section_build(rep, args, work, enc) if {"build", "sizes", "scale"} - set(args.skip) else None
         if "backends" not in args.skip:  # after the build: loading torch leaves threads (tqdm monitors) that a
             section_backends(rep, args)  # product process does not have, and they keep read_articles on one core
         cold = None
@@ -874,6 +926,8 @@ def main(argv: list[str] | None = None) -> int:
             if assistant is None:
                 assistant = section_latency(rep, args, work, enc)
             section_http(rep, args, work, assistant, backend, cold)
+        if "sizes" not in args.skip:
+            section_sizes(rep, args, enc, corpus)
         if "scale" not in args.skip:
             section_scale(rep, args, enc, corpus)
     rep.details["total_s"] = time.perf_counter() - t_all

@@ -39,7 +39,10 @@ MAX_QUESTION_CHARS = 2000
 #: How long a question waits for the structures of a changed library before an older snapshot answers it.
 SERVE_WAIT_S = 1.0
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
-#: Above this many sentences in scope, candidates come from FAISS and BM25 top lists instead of a full scan.
+#: Above this many sentences in scope, candidates come from FAISS and BM25 top lists instead of a full scan (the same
+#: as store.EXACT_LIMIT). A full scan costs more as it grows (at 22,000 sentences the answer took 2.8x the question's
+#: encode, 2.0x over candidates), but it ranks better: candidates scored 0.7749 P@1 on the squad-v1.1 corpus against
+#: 0.7777, because scores standardised among the candidates are not those of the scope (bench/PERF.md, session 9).
 FULL_SCAN_LIMIT = 50_000
 #: Above it, the dense (FAISS) top list holds this many sentences, and the BM25 top list LEXICAL_CANDIDATES: on the
 #: squad-v1.1 corpus with candidate lists instead of a full scan, 128 + 256 rank as 256 + 256 do (P@1 0.775 / R@3

@@ -23,8 +23,14 @@ from .tokens import TokenVectors
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-#: Below this many vectors search is exact (IndexFlatIP); above it an IVF index keeps queries fast.
-EXACT_LIMIT = 200_000
+#: Below this many vectors search is exact (IndexFlatIP); above it an IVF index keeps queries fast. An exact search
+#: reads every vector: 7 ms at 50,000 and 31 ms at 200,000 here, where the IVF index answers in 0.3-0.5 ms with
+#: recall@10 >= 0.997 (bench/PERF.md, session 9). The answerer scans every sentence up to the same size and only
+#: searches FAISS above it (answer.FULL_SCAN_LIMIT).
+EXACT_LIMIT = 50_000
+#: An IVF query probes lists enough to scan about this many vectors: 16 probed lists of ~500 (at 20,000 vectors)
+#: scanned 3 % of them and found 0.975 of the exact top 10, 102 lists (4,000 vectors) 0.998.
+IVF_SCAN = 4096
 #: Word-piece vectors (~11 KB a sentence on disk, memory-mapped) are kept while an index holds at most this many
 #: sentences; above it the answerer ranks without them (weights fitted for that case, see bench/fit.py).
 TOKEN_LIMIT = 50_000
@@ -65,10 +71,11 @@ class TerminalProgress:
 def ivf_params(n: int) -> tuple[int, int]:
     """(nlist, nprobe) of the IVF index of n vectors: ~4 sqrt(n) lists (faiss's guideline is 4-16 sqrt(n)), so a
     query probes small lists; 16 probed of ~4,000 at 1M keep recall@10 >= 0.99 against exact search (bench.perf)
-    at a fifth of the vectors the former 32 of 1,024 scanned."""
+    at a fifth of the vectors the former 32 of 1,024 scanned. Smaller indexes probe more of their lists (IVF_SCAN
+    vectors or so): their lists are short, and 16 of them found too few of the nearest sentences."""
     nlist = max(64, int(round(4 * np.sqrt(n) / 64)) * 64)
     nlist = max(1, min(nlist, n // 39))  # faiss wants ~39 training points a list
-    return nlist, min(nlist, max(16, nlist // 256))
+    return nlist, min(nlist, max(16, nlist // 256, round(nlist * IVF_SCAN / max(n, 1))))
 
 
 def build_faiss(vectors: np.ndarray, *, exact_limit: int = EXACT_LIMIT) -> faiss.Index:

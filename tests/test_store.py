@@ -9,7 +9,7 @@ import pytest
 
 from conftest import SEED
 from retrieval import IndexCorrupt, parse_article, read_article
-from retrieval.store import MANIFEST, Store, build_faiss, ivf_params
+from retrieval.store import EXACT_LIMIT, IVF_SCAN, MANIFEST, Store, build_faiss, ivf_params
 
 DOCS = {
     "cats": "# Cats\n\nCats sleep most of the day. A cat purrs when content.",
@@ -109,13 +109,24 @@ def test_index_type_is_chosen_by_size() -> None:
 
 def test_ivf_lists_grow_with_the_square_root_of_the_size_and_probes_stay_few() -> None:
     assert ivf_params(1_000_000) == (3968, 16)  # ~4 sqrt(n) lists, 16 probed (bench.perf: recall@10 >= 0.99)
-    assert ivf_params(200_001) == (1792, 16)
     assert ivf_params(10_000_000)[1] == 12672 // 256  # probes grow with the lists beyond ~4,000 lists
-    assert ivf_params(1_000) == (25, 16)  # few vectors: ~39 training points a list
+    # smaller indexes probe lists enough to scan ~IVF_SCAN vectors: 16 short lists found too few neighbours
+    assert ivf_params(200_001) == (1792, round(1792 * IVF_SCAN / 200_001)) == (1792, 37)
+    assert ivf_params(50_000) == (896, 73)
+    assert ivf_params(20_000) == (512, 105)
+    assert ivf_params(1_000) == (25, 25)  # few vectors: ~39 training points a list, all of them probed
     assert ivf_params(50) == (1, 1)  # never more probes than lists
     v = np.random.default_rng(0).normal(size=(2_000, 8)).astype(np.float32)
     approx = build_faiss(v, exact_limit=100)
-    assert (approx.nlist, approx.nprobe) == ivf_params(2_000) == (51, 16)
+    assert (approx.nlist, approx.nprobe) == ivf_params(2_000) == (51, 51)
+
+
+def test_exact_search_ends_where_the_answerers_full_scan_does() -> None:
+    """The answerer searches FAISS only above FULL_SCAN_LIMIT: an exact index there reads every vector (31 ms at
+    200,000), so the approximate one takes over at the same size (and below it none is trained for nothing)."""
+    from retrieval.answer import FULL_SCAN_LIMIT
+
+    assert EXACT_LIMIT == FULL_SCAN_LIMIT
 
 
 def test_approximate_index_survives_a_save_load_round_trip(tmp_path, fake_encoder) -> None:
