@@ -40,10 +40,11 @@ MAX_QUESTION_CHARS = 2000
 SERVE_WAIT_S = 1.0
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 #: Above this many sentences in scope, candidates come from FAISS and BM25 top lists instead of a full scan (the same
-#: as store.EXACT_LIMIT). A full scan costs more as it grows (at 22,000 sentences the answer took 2.8x the question's
-#: encode, 2.0x over candidates), but it ranks better: candidates scored 0.7749 P@1 on the squad-v1.1 corpus against
-#: 0.7777, because scores standardised among the candidates are not those of the scope (bench/PERF.md, session 9).
-FULL_SCAN_LIMIT = 50_000
+#: as store.EXACT_LIMIT). A full scan reads every vector and sorts every score: at 22,000 sentences the answer took
+#: 2.6-2.8x the question's encode and 3.9-4.3x at 49,000, against ~2x over candidates. Standardised by the whole
+#: index's statistics, the candidates rank nearly as the full scan does (squad-v1.1 corpus P@1 0.7770 vs 0.7777;
+#: bench/PERF.md, session 9).
+FULL_SCAN_LIMIT = 10_000
 #: Above it, the dense (FAISS) top list holds this many sentences, and the BM25 top list LEXICAL_CANDIDATES: on the
 #: squad-v1.1 corpus with candidate lists instead of a full scan, 128 + 256 rank as 256 + 256 do (P@1 0.775 / R@3
 #: 0.908 vs 0.776 / 0.907; full scan 0.773 / 0.907) over ~1/4 fewer stage-1 rows; 128 + 128 lost R@3 (0.906).
@@ -624,6 +625,11 @@ class _Postings:
     def top(self, terms: dict[str, float], k: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
         """The k documents of lo..hi-1 with the highest positive BM25 (ties: lower row first), ascending; only the
         query terms' postings are read, summed in a reused per-thread buffer in the order bm25 sums them."""
+        return self.top_stats(terms, k, lo, hi)[0]
+
+    def top_stats(self, terms: dict[str, float], k: int, lo: int = 0, hi: int | None = None
+                  ) -> tuple[np.ndarray, float, float]:
+        """top(), with the mean and standard deviation of BM25 over all of lo..hi-1 (from the same sums)."""
         hi = self.n if hi is None else hi
         buf = getattr(self._local, "buf", None)
         if buf is None:
@@ -634,7 +640,8 @@ class _Postings:
             self._local.buf = None  # possibly left with partial sums
             raise
 
-    def _top(self, buf: np.ndarray, terms: dict[str, float], k: int, lo: int, hi: int) -> np.ndarray:
+    def _top(self, buf: np.ndarray, terms: dict[str, float], k: int, lo: int, hi: int
+             ) -> tuple[np.ndarray, float, float]:
         hits = []
         for t, w in terms.items():
             p = self._postings(t, 0, self.n)
@@ -658,15 +665,28 @@ class _Postings:
             score_l.append(sc[new])
             buf[rows] = 0.0
         if not docs_l:
-            return np.zeros(0, dtype=np.int64)
+            return np.zeros(0, dtype=np.int64), 0.0, 0.0
         docs, score = np.concatenate(docs_l), np.concatenate(score_l)
+        mean, sd = _moments(float(score.sum(dtype=np.float64)), float(np.dot(score, score.astype(np.float64))),
+                            max(1, hi - lo))  # (the rows no query term touches score 0)
         if len(docs) > k:
             kth = -np.partition(-score, k - 1)[k - 1]
             above = docs[score > kth]
             tied = np.sort(docs[score == kth])
             docs = np.concatenate([above, tied[:k - len(above)]])
         docs = np.sort(docs)
-        return docs.astype(np.int64)
+        return docs.astype(np.int64), mean, sd
+
+
+def _moments(total: float, squares: float, n: int) -> tuple[float, float]:
+    """Mean and standard deviation of n values from their sum and their sum of squares."""
+    mean = total / n
+    return mean, math.sqrt(max(0.0, squares / n - mean * mean))
+
+
+def _zscore_by(x: np.ndarray, mean: float, sd: float) -> np.ndarray:
+    """x standardised by a mean and deviation of a larger population (zeros when it does not vary, as _zscore)."""
+    return ((x - mean) / sd).astype(np.float32) if sd > 1e-9 else np.zeros_like(x)
 
 
 def _context_sum(vec: np.ndarray, prev: np.ndarray, nxt: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -783,6 +803,16 @@ class _Index:
         self.cue = {"date": lex.date, "number": lex.number, "person": lex.person, "place": lex.person}  # (place reads person's cue)
         self.anaphor = lex.anaphor
         del lex
+        # the sum and second moment of every vector: the candidates path standardises dense scores over the whole
+        # index with them (q.sum / n and q.M.q / n), not over its candidates
+        self.vsum = self.vmom = None
+        if n > FULL_SCAN_LIMIT:
+            self.vsum = np.zeros(vec.shape[1], dtype=np.float64)
+            self.vmom = np.zeros((vec.shape[1], vec.shape[1]), dtype=np.float64)
+            for lo in range(0, n, 65536):
+                blk = vec[lo:lo + 65536]
+                self.vsum += blk.sum(axis=0, dtype=np.float64)
+                self.vmom += (blk.T @ blk).astype(np.float64)
         self.log_len = np.log1p(slen)
         self.title_tokens = {aid: set(tokenize([a.title])[0]) for aid, a in snap.articles.items()}
         self.texts = texts
@@ -1227,6 +1257,13 @@ class Answerer:
 
         The BM25 list reads only the query terms' postings and holds rows that contain a query term (ties at the
         cut go to the lower row), so no array the size of the index is made per question."""
+        return self._candidates(terms, qvec, snap, article)[0]
+
+    def _candidates(self, terms: dict[str, float], qvec: np.ndarray, snap: Snapshot, article: str | None
+                    ) -> tuple[np.ndarray, tuple[float, float, float, float] | None]:
+        """candidates(), and for top lists over the whole index the mean and deviation of its dense and BM25 scores
+        (stage 1 standardises the candidates' scores by them: among the candidates alone, P@1 on the squad-v1.1
+        corpus fell from 0.7777 to 0.7749, and with the index's own to 0.7770; bench/PERF.md, session 9)."""
         if article is None:
             lo, hi = 0, len(snap.sentences)
         else:
@@ -1234,22 +1271,28 @@ class Answerer:
                 raise QuestionError(f"there is no article with id {article!r}")
             lo, hi = snap.offsets[article]
         if hi - lo <= FULL_SCAN_LIMIT:
-            return self.scope_rows(snap, article)
+            return self.scope_rows(snap, article), None
         k = CANDIDATES
         # FAISS releases the GIL: its search runs on the other core while this thread sums the BM25 postings
         # (1,000,000 passages: 2.2-2.9 ms one after the other, 1.4-1.6 ms side by side; bench/PERF.md)
         search = _search_pool().submit(snap.index.search, qvec[None, :].astype(np.float32),
                                        k if article is None else 4 * k)
+        ix = self.index(snap)
         try:
-            lexical = self.index(snap).sent.top(terms, LEXICAL_CANDIDATES, lo, hi)
+            lexical, bmean, bsd = ix.sent.top_stats(terms, LEXICAL_CANDIDATES, lo, hi)
         finally:
             _, ids = search.result()
         dense = ids[0][(ids[0] >= lo) & (ids[0] < hi)]
-        return _unique(np.concatenate([dense.astype(np.int64), lexical]))
+        stats = None
+        if article is None and ix.vsum is not None:
+            q = qvec.astype(np.float64)
+            stats = (*_moments(float(ix.vsum @ q), float(q @ ix.vmom @ q), hi - lo), bmean, bsd)
+        return _unique(np.concatenate([dense.astype(np.int64), lexical])), stats
 
-    def stage1(self, terms: dict[str, float], qvec: np.ndarray, qtype: str, snap: Snapshot, rows: np.ndarray
-               ) -> tuple[np.ndarray, dict[str, float]]:
-        """STAGE1 features of every candidate row, and scope-wide evidence for abstention."""
+    def stage1(self, terms: dict[str, float], qvec: np.ndarray, qtype: str, snap: Snapshot, rows: np.ndarray,
+               *, stats: tuple[float, float, float, float] | None = None) -> tuple[np.ndarray, dict[str, float]]:
+        """STAGE1 features of every candidate row, and scope-wide evidence for abstention (stats: the scope's dense
+        and BM25 mean and deviation, to standardise candidates by; else by their own)."""
         ix = self.index(snap)
         sc = ix.scope(rows)
         if sc is not None:
@@ -1295,8 +1338,10 @@ class Answerer:
         ov_pre = ix.prefix.at(pterms, pidf, rows)[1] / (sum(w * pidf[t] for t, w in pterms.items()) or 1.0)
         tm = {t: (ix.cue[t][rows] if qtype == t else np.zeros(n, np.float32)) for t in ("date", "number", "person", "place")}
         cols = {
-            "dense": dense, "dense_z": _zscore(dense), "dense_gap": dense - dmax, "dense_ctx": dense_ctx,
-            "dense_par": _dot(ix.parvec[pars], qvec), "dense_nb": dense_nb, "bm25_n": bm / bnorm, "bm25_z": _zscore(bm),
+            "dense": dense, "dense_z": _zscore(dense) if stats is None else _zscore_by(dense, stats[0], stats[1]),
+            "dense_gap": dense - dmax, "dense_ctx": dense_ctx, "dense_par": _dot(ix.parvec[pars], qvec),
+            "dense_nb": dense_nb, "bm25_n": bm / bnorm,
+            "bm25_z": _zscore(bm) if stats is None else _zscore_by(bm, stats[2], stats[3]),
             "bm25_par": par_bm / (pbmax if pbmax > 0 else 1.0), "bm25_nb": bm_nb, "overlap": ov, "overlap_nb": ov_nb,
             "overlap_par": ov_par, "dense_rank": _rank_score(dense), "bm25_rank": _rank_score(bm),
             "tm_date": tm["date"], "tm_number": tm["number"], "tm_person": tm["person"], "tm_place": tm["place"],
@@ -1442,8 +1487,8 @@ class Answerer:
         words = tokenize([question])[0]
         terms = _query_terms(words, previous)
         qtype = question_type(question)
-        rows = self.candidates(terms, qvec, snap, article)
-        f1, ev = self.stage1(terms, qvec, qtype, snap, rows)
+        rows, stats = self._candidates(terms, qvec, snap, article)
+        f1, ev = self.stage1(terms, qvec, qtype, snap, rows, stats=stats)
         s1 = f1 @ self._w1
         m = min(STAGE2_CANDIDATES, len(rows))
         if len(rows) > m:

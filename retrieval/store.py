@@ -24,10 +24,10 @@ from .tokens import TokenVectors
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 #: Below this many vectors search is exact (IndexFlatIP); above it an IVF index keeps queries fast. An exact search
-#: reads every vector: 7 ms at 50,000 and 31 ms at 200,000 here, where the IVF index answers in 0.3-0.5 ms with
-#: recall@10 >= 0.997 (bench/PERF.md, session 9). The answerer scans every sentence up to the same size and only
-#: searches FAISS above it (answer.FULL_SCAN_LIMIT).
-EXACT_LIMIT = 50_000
+#: reads every vector: 1 ms at 10,000, 7 ms at 50,000 and 31 ms at 200,000 here, where the IVF index answers in
+#: 0.2-0.5 ms with recall@10 >= 0.997 (bench/PERF.md, session 9). The answerer scans every sentence up to the same
+#: size and only searches FAISS above it (answer.FULL_SCAN_LIMIT).
+EXACT_LIMIT = 10_000
 #: An IVF query probes lists enough to scan about this many vectors: 16 probed lists of ~500 (at 20,000 vectors)
 #: scanned 3 % of them and found 0.975 of the exact top 10, 102 lists (4,000 vectors) 0.998.
 IVF_SCAN = 4096

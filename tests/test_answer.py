@@ -176,6 +176,34 @@ def test_candidate_path_cites_what_the_full_scan_cites(seed_assistant, monkeypat
     assert not any(g.abstained for g in got)
 
 
+def test_candidates_are_standardised_over_the_whole_index(seed_assistant, monkeypatch) -> None:
+    """Above FULL_SCAN_LIMIT stage 1 sees only the top lists' rows; their dense and BM25 z-scores are still those of
+    the whole index (among the candidates alone they were not, and P@1 fell; bench/PERF.md, session 9)."""
+    import importlib
+
+    import numpy as np
+
+    answer = importlib.import_module("retrieval.answer")
+    monkeypatch.setattr(answer, "FULL_SCAN_LIMIT", 0)
+    monkeypatch.setattr(answer, "CANDIDATES", 8)  # small top lists, so the candidates are a strict subset
+    monkeypatch.setattr(answer, "LEXICAL_CANDIDATES", 8)
+    a = Answerer(seed_assistant.store)  # its index is built above the limit: it keeps the vectors' moments
+    snap = seed_assistant.store.snapshot
+    z = [answer.STAGE1.index("dense_z"), answer.STAGE1.index("bm25_z")]
+    own, scope = [], []
+    for q in ["Who oversees the legion?", "What checks do applicants go through?", "Who is Caesar?",
+              "Why did the official speak anonymously?", "What did the Russian defense ministry spokesman claim?"]:
+        terms, qtype, qvec = a.query_terms(q), question_type(q), a.encode_query(q)[0]
+        rows, stats = a._candidates(terms, qvec, snap, None)
+        assert stats is not None and 0 < len(rows) < len(snap.sentences)
+        got, _ = a.stage1(terms, qvec, qtype, snap, rows, stats=stats)
+        full, _ = a.stage1(terms, qvec, qtype, snap, a.scope_rows(snap, None))  # every row, as below the limit
+        np.testing.assert_allclose(got[:, z], full[rows][:, z], rtol=0, atol=2e-5)
+        scope.append(full[rows][:, z])
+        own.append(a.stage1(terms, qvec, qtype, snap, rows)[0][:, z])
+    assert not np.allclose(np.concatenate(own), np.concatenate(scope), atol=1e-2)  # what the statistics change
+
+
 def test_stage2_cues_are_the_same_uncached_above_the_full_scan_limit(seed_assistant, monkeypatch) -> None:
     import importlib
 
