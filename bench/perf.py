@@ -669,7 +669,7 @@ def section_sizes(rep: Report, args, enc, corpus) -> None:  # type: ignore[no-un
     n0 = len(snap0.sentences)
     qs = squad_questions(30 if args.quick else 100)
     rows = []
-    for k in ((3, 13) if args.quick else (3, 6, 13, 27)):
+    for k in ((3, 13) if args.quick else (2, 3, 6, 13, 27)):
         arts, vba, tba = {}, {}, {}
         for c in range(k):
             for aid, art in snap0.articles.items():

@@ -1466,7 +1466,7 @@ class Answerer:
         ents: list[float] = []
         if qents:
             lower = sl.lower if sl.cached else [ix.texts[r].lower() for r in sl.rows]
-            ents = [sum(1 for e in qents if e in low) / len(qents) for low in lower]
+            ents = [sum(map(low.__contains__, qents)) / len(qents) for low in lower]
         if len(rows):
             if qbi:
                 extra[:, 0] = bigram

@@ -268,7 +268,7 @@ class OnnxEncoder:
             vecs, hidden = self.session.run(None, batch)
             vecs = np.array(vecs, dtype=np.float32)
             vecs /= np.maximum(np.sqrt(np.add.reduce(vecs * vecs, axis=1, keepdims=True)), 1e-12)  # (norm's arithmetic)
-            return vecs, TokenVectors.from_batch(batch["input_ids"], batch["attention_mask"], hidden, keep)
+            return vecs, TokenVectors.from_unpadded(batch["input_ids"][0], hidden[0], keep)  # (one text: no padding)
         # Tokenised once, then batched by piece count (as encode batches): a batch of sentences of one length in
         # pieces pads ~2 % where a character-length order pads ~35 % (bench/PERF.md, session 6).
         pieces = self._piece_ids(texts)

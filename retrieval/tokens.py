@@ -87,6 +87,15 @@ class TokenVectors:
         vecs /= np.maximum(np.sqrt(np.add.reduce(vecs * vecs, axis=1, keepdims=True)), 1e-12)
         return TokenVectors(ids[sel].astype(np.int32), offsets, vecs.astype(np.float16))
 
+    @staticmethod
+    def from_unpadded(ids: np.ndarray, hidden: np.ndarray, keep: np.ndarray) -> "TokenVectors":
+        """from_batch of one sequence without padding, (seq,) ids and (seq, dim) hidden states: a question's, on the
+        path of every answer (a third of from_batch's numpy calls; the same arrays)."""
+        sel = keep[ids]
+        vecs = hidden[sel].astype(np.float32, copy=False)
+        vecs /= np.maximum(np.sqrt(np.add.reduce(vecs * vecs, axis=1, keepdims=True)), 1e-12)
+        return TokenVectors(ids[sel].astype(np.int32), np.array([0, len(vecs)], dtype=np.int64), vecs.astype(np.float16))
+
 
 @lru_cache(maxsize=4)
 def _vocab(tokenizer_json: Path) -> tuple[dict[str, int], int]:
