@@ -667,8 +667,8 @@ class _Postings:
         if not docs_l:
             return np.zeros(0, dtype=np.int64), 0.0, 0.0
         docs, score = np.concatenate(docs_l), np.concatenate(score_l)
-        mean, sd = _moments(float(score.sum(dtype=np.float64)), float(np.dot(score, score.astype(np.float64))),
-                            max(1, hi - lo))  # (the rows no query term touches score 0)
+        wide = score.astype(np.float64)  # (np.dot of float32 with float64 skips BLAS: 0.54 ms at 1M, this 0.06)
+        mean, sd = _moments(float(wide.sum()), float(wide @ wide), max(1, hi - lo))  # (untouched rows score 0)
         if len(docs) > k:
             kth = -np.partition(-score, k - 1)[k - 1]
             above = docs[score > kth]
