@@ -75,32 +75,72 @@ def ivf_params(n: int) -> tuple[int, int]:
     vectors or so): their lists are short, and 16 of them found too few of the nearest sentences."""
     nlist = max(64, int(round(4 * np.sqrt(n) / 64)) * 64)
     nlist = max(1, min(nlist, n // 39))  # faiss wants ~39 training points a list
-    return nlist, min(nlist, max(16, nlist // 256, round(nlist * IVF_SCAN / max(n, 1))))
+    return nlist, _nprobe(nlist, n)
 
 
-def build_faiss(vectors: np.ndarray, *, exact_limit: int = EXACT_LIMIT) -> faiss.Index:
+def _nprobe(nlist: int, n: int) -> int:
+    """Lists an IVF query probes: ~IVF_SCAN vectors' worth, at least 16 and 1/256 of them, at most all."""
+    return min(nlist, max(16, nlist // 256, round(nlist * IVF_SCAN / max(n, 1))))
+
+
+def build_faiss(vectors: np.ndarray, *, exact_limit: int = EXACT_LIMIT, previous: faiss.Index | None = None,
+                kept: int = 0) -> faiss.Index:
     """Choose the index type by size: exact inner product when small, IVFFlat above exact_limit.
 
-    HNSW inserts ~400-1,000 vectors/s on 2 cores (1M would take most of an hour); IVF builds 1M in about two
-    minutes (a small share of embedding them) with recall@10 >= 0.99 against exact search (bench.perf). The index
-    file keeps nprobe."""
+    HNSW inserts ~400-1,000 vectors/s on 2 cores (1M would take most of an hour); IVF builds 1M in about a minute
+    with recall@10 >= 0.99 against exact search (bench.perf). The index file keeps nprobe.
+
+    previous: the index these vectors replace, whose first `kept` vectors are their first `kept` rows. An IVF index
+    trained for about this many vectors is reused (REUSE_NLIST): when it holds exactly those rows (an article added
+    at the end), a copy of it takes the new rows only; otherwise its trained centroids take every vector. Training
+    is most of an IVF build (bench/PERF.md, session 9)."""
     dim = vectors.shape[1]
-    if len(vectors) <= exact_limit:
+    n = len(vectors)
+    if n <= exact_limit:
         index: faiss.Index = faiss.IndexFlatIP(dim)
     else:
-        nlist, nprobe = ivf_params(len(vectors))
+        old = _reusable_ivf(previous, n, dim)
+        if old is not None and kept == old.ntotal:
+            index = faiss.clone_index(old)
+            index.nprobe = _nprobe(index.nlist, n)
+            index.add(np.ascontiguousarray(vectors[kept:], dtype=np.float32))
+            return index
         quantizer = faiss.IndexFlatIP(dim)
+        if old is not None:
+            nlist = old.nlist
+            quantizer.add(faiss.downcast_index(old.quantizer).reconstruct_n(0, nlist))
+        else:
+            nlist = ivf_params(n)[0]
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.referenced_objects = [quantizer]  # keep the quantizer alive as long as the index
-        index.cp.niter = 10
-        rng = np.random.default_rng(1)
-        sample = vectors[rng.choice(len(vectors), min(len(vectors), 40 * nlist), replace=False)]
-        index.train(np.ascontiguousarray(sample, dtype=np.float32))
-        index.nprobe = nprobe
+        if old is None:
+            index.cp.niter = 10
+            rng = np.random.default_rng(1)
+            sample = vectors[rng.choice(n, min(n, 40 * nlist), replace=False)]
+            index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        else:
+            index.is_trained = True
+        index.nprobe = _nprobe(nlist, n)
         index.make_direct_map()  # Store.load reads the vectors back (reconstruct_n)
-    if len(vectors):
+    if n:
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index
+
+
+#: An IVF index is reused while the lists ivf_params would give this many vectors are within this factor of its own
+#: (lists grow with the square root of the size: from a quarter to 2.25 times the vectors it was trained for).
+REUSE_NLIST = 1.5
+
+
+def _reusable_ivf(previous: faiss.Index | None, n: int, dim: int) -> faiss.IndexIVFFlat | None:
+    """previous as an IVFFlat index worth reusing for n vectors of dim, or None."""
+    if previous is None:
+        return None
+    old = faiss.downcast_index(previous)
+    if not isinstance(old, faiss.IndexIVFFlat) or old.d != dim or not old.is_trained:
+        return None
+    ratio = ivf_params(n)[0] / old.nlist
+    return old if 1 / REUSE_NLIST <= ratio <= REUSE_NLIST else None
 
 
 def _article_to_json(a: Article) -> dict:
@@ -136,9 +176,10 @@ class Snapshot:
     @staticmethod
     def make(articles: dict[str, Article], vectors_by_article: dict[str, np.ndarray], dim: int,
              *, exact_limit: int = EXACT_LIMIT, tokens_by_article: dict[str, TokenVectors] | None = None,
-             tokens: TokenVectors | None = None) -> "Snapshot":
+             tokens: TokenVectors | None = None, previous: "Snapshot | None" = None) -> "Snapshot":
         """tokens: every article's word pieces already in the articles' order (a fresh build's, as encoded: no
-        per-article copies to join); else tokens_by_article are joined in that order."""
+        per-article copies to join); else tokens_by_article are joined in that order. previous: the snapshot this
+        one replaces (its FAISS index is reused where build_faiss can)."""
         sentences: list[Sentence] = []
         blocks = []
         offsets = {}
@@ -149,8 +190,14 @@ class Snapshot:
         vectors = np.vstack(blocks).astype(np.float32) if blocks else np.zeros((0, dim), np.float32)
         if tokens is None and tokens_by_article is not None and all(aid in tokens_by_article for aid in articles):
             tokens = TokenVectors.concat([tokens_by_article[aid] for aid in articles], dim)
-        return Snapshot(articles, sentences, vectors, build_faiss(vectors, exact_limit=exact_limit), offsets,
-                        uuid.uuid4().hex[:12], tokens)
+        kept = 0
+        if previous is not None:  # the leading articles that are the previous snapshot's, unchanged and in place
+            for (aid, art), (pid, part) in zip(articles.items(), previous.articles.items()):
+                if aid != pid or art is not part:
+                    break
+                kept += len(art.sentences)
+        index = build_faiss(vectors, exact_limit=exact_limit, previous=previous.index if previous else None, kept=kept)
+        return Snapshot(articles, sentences, vectors, index, offsets, uuid.uuid4().hex[:12], tokens)
 
     def article_vectors(self, aid: str) -> np.ndarray:
         lo, hi = self.offsets[aid]
@@ -318,7 +365,7 @@ class Store:
             if report.added or report.updated or report.removed or changed_tokens or \
                     not (self.directory / MANIFEST).exists():
                 snap = Snapshot.make(merged, vba, self.encoder.dimension, exact_limit=self.exact_limit,
-                                     tokens_by_article=tba, tokens=whole)
+                                     tokens_by_article=tba, tokens=whole, previous=old)
                 self._save(snap)
                 self._snapshot = snap
             report.seconds = time.perf_counter() - t0
@@ -352,7 +399,7 @@ class Store:
             tba = {aid: t for aid in keep if (t := old.article_tokens(aid)) is not None} \
                 if old.tokens is not None else None
             snap = Snapshot.make(keep, {aid: old.article_vectors(aid) for aid in keep}, self.encoder.dimension,
-                                 exact_limit=self.exact_limit, tokens_by_article=tba)
+                                 exact_limit=self.exact_limit, tokens_by_article=tba, previous=old)
             self._save(snap)
             self._snapshot = snap
             return True

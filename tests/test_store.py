@@ -9,7 +9,7 @@ import pytest
 
 from conftest import SEED
 from retrieval import IndexCorrupt, parse_article, read_article
-from retrieval.store import EXACT_LIMIT, IVF_SCAN, MANIFEST, Store, build_faiss, ivf_params
+from retrieval.store import EXACT_LIMIT, IVF_SCAN, MANIFEST, Store, _nprobe, build_faiss, ivf_params
 
 DOCS = {
     "cats": "# Cats\n\nCats sleep most of the day. A cat purrs when content.",
@@ -127,6 +127,64 @@ def test_exact_search_ends_where_the_answerers_full_scan_does() -> None:
     from retrieval.answer import FULL_SCAN_LIMIT
 
     assert EXACT_LIMIT == FULL_SCAN_LIMIT
+
+
+def _unit(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _centroids(index) -> np.ndarray:  # type: ignore[no-untyped-def]
+    import faiss
+
+    return faiss.downcast_index(index.quantizer).reconstruct_n(0, index.nlist)
+
+
+def test_an_ivf_index_grows_by_its_new_rows_only() -> None:
+    """Rows added after the previous index's (an article added last): a copy of it takes them, nothing is trained
+    again, every vector reads back and finds itself, and the previous index, still serving, is untouched."""
+    v = _unit(2_100)
+    old = build_faiss(v[:2_000], exact_limit=100)
+    new = build_faiss(v, exact_limit=100, previous=old, kept=2_000)
+    assert old.ntotal == 2_000 and new.ntotal == 2_100
+    assert np.array_equal(_centroids(new), _centroids(old))
+    assert new.nprobe == _nprobe(new.nlist, 2_100)
+    assert np.array_equal(new.reconstruct_n(0, 2_100), v)
+    _, ids = new.search(v[2_000:], 1)
+    assert ids[:, 0].tolist() == list(range(2_000, 2_100))
+
+
+def test_an_ivf_index_whose_rows_moved_keeps_its_centroids_only() -> None:
+    v = _unit(2_100)
+    old = build_faiss(v[:2_000], exact_limit=100)
+    moved = np.concatenate([v[1_000:2_100], v[:1_000]])  # the first article changed: every row after it moves
+    new = build_faiss(moved, exact_limit=100, previous=old, kept=0)
+    assert np.array_equal(_centroids(new), _centroids(old)) and new.ntotal == 2_100
+    assert np.array_equal(new.reconstruct_n(0, 2_100), moved)
+    _, ids = new.search(moved[:50], 1)
+    assert ids[:, 0].tolist() == list(range(50))
+
+
+def test_an_ivf_index_far_from_its_size_is_trained_again() -> None:
+    v = _unit(20_000)
+    old = build_faiss(v[:2_000], exact_limit=100)
+    new = build_faiss(v, exact_limit=100, previous=old, kept=2_000)  # ten times the vectors: lists for that size
+    assert (new.nlist, new.nprobe) == ivf_params(20_000) and new.nlist != old.nlist
+    flat = build_faiss(v[:50], exact_limit=100, previous=old, kept=50)  # small again: exact
+    assert type(flat).__name__ == "IndexFlatIP"
+
+
+def test_adding_an_article_to_an_approximate_index_reuses_its_training(tmp_path, fake_encoder) -> None:
+    store = Store(tmp_path, fake_encoder, exact_limit=1)
+    store.sync(articles()[:1])
+    first = store.snapshot.index
+    store.sync(articles()[1:])  # added after the first
+    assert type(store.snapshot.index).__name__ == "IndexIVFFlat" and store.snapshot.index is not first
+    assert np.array_equal(_centroids(store.snapshot.index), _centroids(first))
+    assert first.ntotal == 2 and store.snapshot.index.ntotal == 4
+    assert np.allclose(store.snapshot.index.reconstruct_n(0, 4), store.snapshot.vectors)
+    again = Store(tmp_path, fake_encoder, exact_limit=1)
+    assert again.load() and np.array_equal(_centroids(again.snapshot.index), _centroids(first))
 
 
 def test_approximate_index_survives_a_save_load_round_trip(tmp_path, fake_encoder) -> None:
