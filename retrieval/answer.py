@@ -48,6 +48,8 @@ FULL_SCAN_LIMIT = 10_000
 #: Above it, the dense (FAISS) top list holds this many sentences, and the BM25 top list LEXICAL_CANDIDATES: on the
 #: squad-v1.1 corpus with candidate lists instead of a full scan, 128 + 256 rank as 256 + 256 do (P@1 0.775 / R@3
 #: 0.908 vs 0.776 / 0.907; full scan 0.773 / 0.907) over ~1/4 fewer stage-1 rows; 128 + 128 lost R@3 (0.906).
+#: (Session 9, standardised by the index's statistics: 128 + 256 and 128 + 128 0.7770, 256 + 256 0.7777, the full
+#: scan 0.7777; the lists stay, since a million sentences need the BM25 list more than 2,400 do. bench/PERF.md.)
 CANDIDATES = 128
 LEXICAL_CANDIDATES = 256
 #: Stage 2 re-scores this many stage-1 candidates.

@@ -28,8 +28,8 @@ MANIFEST = "manifest.json"
 #: 0.2-0.5 ms with recall@10 >= 0.997 (bench/PERF.md, session 9). The answerer scans every sentence up to the same
 #: size and only searches FAISS above it (answer.FULL_SCAN_LIMIT).
 EXACT_LIMIT = 10_000
-#: An IVF query probes lists enough to scan about this many vectors: 16 probed lists of ~500 (at 20,000 vectors)
-#: scanned 3 % of them and found 0.975 of the exact top 10, 102 lists (4,000 vectors) 0.998.
+#: An IVF query probes lists enough to scan about this many vectors: at 20,000 vectors (512 lists) 16 probed lists
+#: found 0.975 of the exact top 10, 64 lists 0.993 and 128 lists 0.999 (bench/PERF.md, session 9).
 IVF_SCAN = 4096
 #: Word-piece vectors (~11 KB a sentence on disk, memory-mapped) are kept while an index holds at most this many
 #: sentences; above it the answerer ranks without them (weights fitted for that case, see bench/fit.py).
