@@ -28,23 +28,23 @@ import numpy as np
 from . import lexicon
 from .errors import QuestionError
 from .ingest import FOLD_RISKY
-from .store import Snapshot, Store
+from .store import EXACT_LIMIT, Snapshot, Store
 from .tokens import FEATURES as TOKEN_FEATURES, TokenScorer, question_pieces, stop_mask, zscore as _zscore
 from .trees import Blend
 
-#: Longest question accepted, in characters (documented in the README).
 log = logging.getLogger(__name__)
 
+#: Longest question accepted, in characters (documented in the README).
 MAX_QUESTION_CHARS = 2000
 #: How long a question waits for the structures of a changed library before an older snapshot answers it.
 SERVE_WAIT_S = 1.0
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
-#: Above this many sentences in scope, candidates come from FAISS and BM25 top lists instead of a full scan (the same
-#: as store.EXACT_LIMIT). A full scan reads every vector and sorts every score: at 22,000 sentences the answer took
-#: 2.6-2.8x the question's encode and 3.9-4.3x at 49,000, against ~2x over candidates. Standardised by the whole
-#: index's statistics, the candidates rank nearly as the full scan does (squad-v1.1 corpus P@1 0.7770 vs 0.7777;
-#: bench/PERF.md, session 9).
-FULL_SCAN_LIMIT = 10_000
+#: Above this many sentences in scope, candidates come from FAISS and BM25 top lists instead of a full scan: where the
+#: store's search turns approximate, the only place FAISS is searched. A full scan reads every vector and sorts every
+#: score: at 22,000 sentences the answer took 2.6-2.8x the question's encode and 3.9-4.3x at 49,000, against ~2x over
+#: candidates. Standardised by the whole index's statistics, the candidates rank nearly as the full scan does
+#: (squad-v1.1 corpus P@1 0.7770 vs 0.7777; bench/PERF.md, session 9).
+FULL_SCAN_LIMIT = EXACT_LIMIT
 #: Above it, the dense (FAISS) top list holds this many sentences, and the BM25 top list LEXICAL_CANDIDATES: on the
 #: squad-v1.1 corpus with candidate lists instead of a full scan, 128 + 256 rank as 256 + 256 do (P@1 0.775 / R@3
 #: 0.908 vs 0.776 / 0.907; full scan 0.773 / 0.907) over ~1/4 fewer stage-1 rows; 128 + 128 lost R@3 (0.906).

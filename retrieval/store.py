@@ -25,8 +25,8 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 #: Below this many vectors search is exact (IndexFlatIP); above it an IVF index keeps queries fast. An exact search
 #: reads every vector: 1 ms at 10,000, 7 ms at 50,000 and 31 ms at 200,000 here, where the IVF index answers in
-#: 0.2-0.5 ms with recall@10 >= 0.997 (bench/PERF.md, session 9). The answerer scans every sentence up to the same
-#: size and only searches FAISS above it (answer.FULL_SCAN_LIMIT).
+#: 0.2-0.5 ms with recall@10 >= 0.997 (bench/PERF.md, session 9). The answerer scans every sentence up to this size
+#: and only searches FAISS above it (answer.FULL_SCAN_LIMIT is this limit).
 EXACT_LIMIT = 10_000
 #: An IVF query probes lists enough to scan about this many vectors: at 20,000 vectors (512 lists) 16 probed lists
 #: found 0.975 of the exact top 10, 64 lists 0.993 and 128 lists 0.999 (bench/PERF.md, session 9).
