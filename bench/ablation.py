@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from retrieval.answer import ABSTAIN, STAGE1, STAGE2
+from retrieval.answer import ABSTAIN, CONTEXT_FEATURES, STAGE1, STAGE2
 from retrieval.tokens import FEATURES as TOKEN_FEATURES
 
 from .data import load_set, question_tokens, question_vectors
@@ -33,7 +33,9 @@ BASIC = {"dense", "dense_z", "bm25_n", "bm25_z"}
 CONFIGS = [
     ("full answerer", set(), ABSTAIN_FIT),
     ("- word-piece soft match (and its abstention evidence)", PIECES, ABSTAIN_FIT),
-    ("- sentence context (neighbours, paragraph)", CONTEXT | {"tok_ctx", "tok_ctx_z"}, ABSTAIN_FIT),
+    ("- sentences read in their paragraphs (context vectors, session 10)", set(CONTEXT_FEATURES), ABSTAIN_FIT),
+    ("- sentence context (neighbours, paragraph, context vectors)", CONTEXT | {"tok_ctx", "tok_ctx_z"} | set(CONTEXT_FEATURES),
+     ABSTAIN_FIT),
     ("- answer-type cues", CUES, ABSTAIN_FIT),
     ("- IDF overlap / phrase / prefix / entity features", LEXICAL_EXTRA, ABSTAIN_FIT),
     ("- stage 2 (re-scoring of the shortlist)", STAGE2_ONLY, ABSTAIN_FIT),

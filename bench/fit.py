@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-from retrieval.answer import ABSTAIN, STAGE1, STAGE2, STAGE2_CANDIDATES, WEIGHTS_FILE, Answerer, question_type
+from retrieval.answer import ABSTAIN, CONTEXT_FEATURES, STAGE1, STAGE2, STAGE2_CANDIDATES, WEIGHTS_FILE, Answerer, question_type
 from retrieval.tokens import FEATURES as TOKEN_FEATURES
 from retrieval.trees import Blend, Trees
 from retrieval.score_ref import body_paragraphs, norm
@@ -53,7 +53,8 @@ class Correct:
         rel = q["article"]
         if rel not in self.paras:
             self.paras[rel] = [norm(p) for p in body_paragraphs(self.base / rel)]
-        return s in self.paras[rel][q["paragraph"]]
+        # a copy laid out again (bench/relayout.py) names every piece of the question's old paragraph
+        return any(s in self.paras[rel][i] for i in q.get("paragraphs") or [q["paragraph"]])
 
 
 def split_articles(questions: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
@@ -132,7 +133,7 @@ def stage2_data(items: list[Item], qvecs, answerer_of, w1: np.ndarray, qtoks=Non
         top = np.argpartition(-s1, m - 1)[:m]
         terms = ans.query_terms(it.q["question"])
         f2 = ans.stage2(it.q["question"], terms, question_type(it.q["question"]), snap, it.rows[top], it.f1[top], s1[top],
-                        qtoks[i] if qtoks is not None else None)
+                        qtoks[i] if qtoks is not None else None, qvec=qvecs[i])
         out.append((f2, it.y1[top]))
     return out
 
@@ -171,14 +172,15 @@ def fit_weights(items: list[Item], fit: list[int], qvecs, answerer_of, drop: set
     on the items at fit."""
     mask1 = np.array([f not in drop for f in STAGE1], dtype=float)
     mask2 = np.array([f not in drop for f in STAGE2], dtype=float)
-    plain = np.array([f not in TOKEN_FEATURES for f in STAGE2], dtype=float) * mask2
+    plain = np.array([f not in TOKEN_FEATURES and f not in CONTEXT_FEATURES for f in STAGE2], dtype=float) * mask2
     w1 = listwise_fit([(items[i].f1 * mask1, items[i].y1) for i in fit if items[i].q["answers"]], l2, STAGE1) * mask1
     s2data = stage2_data(items, qvecs, answerer_of, w1, qtoks)
     w2p = listwise_fit([(s2data[i][0] * plain, s2data[i][1]) for i in fit if items[i].q["answers"]], l2, STAGE2) * plain
     w2 = listwise_fit([(s2data[i][0] * mask2, s2data[i][1]) for i in fit if items[i].q["answers"]], l2, STAGE2) * mask2
     weights = {"stage1": {"coef": dict(zip(STAGE1, map(float, w1)))},
                "stage2": {"bias": 0.0, "coef": dict(zip(STAGE2, map(float, w2)))},
-               "stage2_plain": {"bias": 0.0, "coef": {f: float(c) for f, c in zip(STAGE2, w2p) if f not in TOKEN_FEATURES}}}
+               "stage2_plain": {"bias": 0.0, "coef": {f: float(c) for f, c in zip(STAGE2, w2p)
+                                                      if f not in TOKEN_FEATURES and f not in CONTEXT_FEATURES}}}
     blend = fit_blend(items, s2data, fit, mask2, w2, l2, verbose) if trees else None
     if blend is not None:
         weights["stage2_blend"] = blend.to_json()
@@ -347,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trees", action="store_true", help="also fit boosted trees that re-order stage 2's best "
                    f"{BLEND_TOP} candidates (LightGBM, requirements-dev.txt; off: the shipped weights are linear, see "
                    "bench/QUALITY.md)")
+    p.add_argument("--copies", type=Path, nargs="*", default=[], help="other copies of the set (same questions, e.g. "
+                   "laid out as news by bench/relayout.py) whose held-out halves are reported, not fitted")
     p.add_argument("--augment", type=Path, nargs="*", default=[], help="reworded copies of the set (bench/spin.py) "
                    "whose fit-half articles are fitted on too; their held-out halves are reported")
     args = p.parse_args(argv)
@@ -363,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name + ' plain':>15}: {evaluate(bench, qvecs, weights, correct, part)}")
         for b in spun:
             print(f"{name + ' ' + b.path.parent.name:>18}: {evaluate(b, qvecs[:n], weights, Correct(b.path.parent), part, qtoks[:n])}")
+    for path in args.copies:
+        b = load_set(path)
+        print(f"{'held-out ' + b.path.parent.name:>18}: {evaluate(b, qvecs[:n], weights, Correct(b.path.parent), held_arts, qtoks[:n])}")
     for extra in args.report:
         b = load_set(extra)
         print(f"{extra.stem:>9}: {evaluate(b, question_vectors(b), weights, Correct(extra.parent), None, question_tokens(b))}")

@@ -97,14 +97,20 @@ STAGE1 = ("dense", "dense_z", "dense_gap", "dense_ctx", "dense_par", "dense_nb",
           "tm_person", "tm_place", "log_len", "dense_prev", "overlap_prev", "anaphor", "anaphor_dense_prev",
           "anaphor_overlap_prev", "overlap_rank", "par_first", "overlap_prefix")
 #: Stage-2 features: stage 1's plus cues computed for the shortlisted sentences only.
+#: Stage-2 features of the sentences read in their paragraphs (retrieval/context.py): cosine, and z-scored over the
+#: shortlist. Like the word-piece features, the plain weights are fitted without them.
+CONTEXT_FEATURES = ("dense_late", "dense_late_z")
 STAGE2 = STAGE1 + ("bigram", "novel", "novel_frac", "s1_z", "novel_date", "novel_number", "novel_person",
-                   "novel_place", "entity_overlap", "s1_gap") + TOKEN_FEATURES
+                   "novel_place", "entity_overlap", "s1_gap") + CONTEXT_FEATURES + TOKEN_FEATURES
 #: Per-question evidence the abstention model reads.
 ABSTAIN = ("top_dense", "top_overlap", "coverage", "top_bm25", "best_logit", "margin", "title_overlap", "n_terms",
            "best_overlap", "best_dense", "best_tok")
 FEATURES = STAGE2
 #: Where the abstention model's best-candidate evidence sits among STAGE2.
 _AT_OVERLAP, _AT_DENSE, _AT_TOK_CTX = STAGE2.index("overlap"), STAGE2.index("dense"), STAGE2.index("tok_ctx")
+_AT_DENSE1 = STAGE1.index("dense")
+#: What an index keeps only with its word pieces (store.TOKEN_LIMIT): the plain weights rank without these.
+_PIECE_FEATURES = frozenset(TOKEN_FEATURES + CONTEXT_FEATURES)
 
 
 @dataclass
@@ -1078,7 +1084,7 @@ class Answerer:
         self._b2 = float(w["stage2"].get("bias", 0.0))
         # for indexes that keep no word-piece vectors (above store.TOKEN_LIMIT sentences): fitted without them
         plain = w.get("stage2_plain", w["stage2"])
-        self._w2_plain = np.array([0.0 if f in TOKEN_FEATURES else plain["coef"].get(f, 0.0) for f in STAGE2],
+        self._w2_plain = np.array([0.0 if f in _PIECE_FEATURES else plain["coef"].get(f, 0.0) for f in STAGE2],
                                   dtype=np.float32)
         self._b2_plain = float(plain.get("bias", 0.0))
         # boosted trees that re-order the linear stage 2's best candidates (word-piece indexes only; bench/fit.py)
@@ -1442,7 +1448,7 @@ class Answerer:
 
     def stage2(self, question: str, terms: dict[str, float], qtype: str, snap: Snapshot, rows: np.ndarray,
                f1: np.ndarray, s1: np.ndarray, qtok: tuple[np.ndarray, np.ndarray] | None = None, *,
-               words: Sequence[str] | None = None) -> np.ndarray:
+               words: Sequence[str] | None = None, qvec: np.ndarray | None = None) -> np.ndarray:
         """STAGE2 features of the shortlisted rows: stage 1's plus phrase, answer-type and word-piece cues (words:
         the question's tokenize() tokens, when the caller has them already)."""
         ix = self.index(snap)
@@ -1481,7 +1487,12 @@ class Answerer:
             if qents:
                 extra[:, 8] = ents
         extra[:, 9] = s1 - s1.max()
-        return np.concatenate([f1, extra, tok], axis=1)
+        # the rows' cosines read in their paragraphs (retrieval/context.py); without them (no pieces kept, or an
+        # index built before them) the sentence's own cosine, as the plain weights were fitted
+        late = snap.tokens.context if snap.tokens is not None else None
+        lv = _dot(late[rows], qvec) if late is not None and qvec is not None and len(rows) else f1[:, _AT_DENSE1]
+        lcols = np.stack([lv, _zscore(lv)], axis=1).astype(np.float32) if len(rows) else np.zeros((0, 2), np.float32)
+        return np.concatenate([f1, extra, lcols, tok], axis=1)
 
     def rank(self, question: str, qvec: np.ndarray, snap: Snapshot, *, article: str | None = None,
              previous: str | None = None, qtok: tuple[np.ndarray, np.ndarray] | None = None) -> Ranking:
@@ -1498,7 +1509,7 @@ class Answerer:
             top = np.argpartition(-s1, m - 1)[:m]
             rows, f1, s1 = rows[top], f1[top], s1[top]
         scorer = self.token_scorer(snap) if qtok is not None else None
-        f2 = self.stage2(question, terms, qtype, snap, rows, f1, s1, qtok if scorer else None, words=words)
+        f2 = self.stage2(question, terms, qtype, snap, rows, f1, s1, qtok if scorer else None, words=words, qvec=qvec)
         s2 = f2 @ self._w2 + self._b2 if scorer is not None else f2 @ self._w2_plain + self._b2_plain
         if scorer is not None and self._blend is not None:
             s2 = self._blend(f2, s2)

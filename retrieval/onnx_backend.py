@@ -295,6 +295,49 @@ class OnnxEncoder:
         return out, TokenVectors(tok_ids, offsets, tok_vecs)
 
 
+    def encode_context(self, texts: list[str], paragraphs: list[object], *, window: int | None = None,
+                       context: int | None = None, progress: Callable[[int, int], object] | None = None) -> np.ndarray:
+        """Unit sentence vectors read in their paragraph (retrieval/context.py): each pass is a window of whole
+        sentences, [CLS] + their pieces + [SEP], and each sentence's vector the mean of its own pieces in it."""
+        from .context import CONTEXT, WINDOW, pool, windows
+
+        window = WINDOW if window is None else window
+        context = CONTEXT if context is None else context
+        out = np.zeros((len(texts), DIMENSION), np.float32)
+        if not texts:
+            return out
+        pieces = [p[1:-1] for p in self._piece_ids(texts)]  # without [CLS] / [SEP] (truncated as a sentence is)
+        cls, sep = self.tokenizer.token_to_id("[CLS]"), self.tokenizer.token_to_id("[SEP]")
+        wins = windows([len(p) for p in pieces], paragraphs, window=window, context=context)
+        seqs = [np.concatenate([[cls], *pieces[c:b], [sep]]).astype(np.int64) for c, _, b in wins]
+        order = _longest_first(seqs)
+        done, lo = 0, 0
+        while lo < len(order):
+            # batches of at most CONTEXT_BATCH_PIECES padded pieces (a window is up to 256 pieces long)
+            width = len(seqs[order[lo]])
+            hi = lo + max(1, min(64, CONTEXT_BATCH_PIECES // width))
+            idx = order[lo:hi]
+            opts = self._shrink_arena if hi >= len(order) else None
+            hidden = self.session.run(["token_embeddings"], _pad([seqs[i] for i in idx]), opts)[0]
+            for j, w in enumerate(idx):
+                c, a, b = wins[w]
+                start = 1 + sum(len(p) for p in pieces[c:a])
+                spans = []
+                for p in pieces[a:b]:
+                    spans.append((start, start + len(p)))
+                    start += len(p)
+                out[a:b] = pool(hidden[j], spans)
+                done += b - a
+            if progress is not None:
+                progress(done, len(texts))
+            lo = hi
+        return out
+
+
+#: Padded word pieces per batch of the context pass (its windows are up to 256 pieces long).
+CONTEXT_BATCH_PIECES = 4096
+
+
 def _longest_first(pieces: list[np.ndarray]) -> np.ndarray:
     """Positions of the sentences by decreasing piece count (stable): consecutive batches of them pad little."""
     return np.argsort(-np.fromiter(map(len, pieces), np.int64, len(pieces)), kind="stable")

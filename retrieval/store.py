@@ -36,6 +36,8 @@ IVF_SCAN = 4096
 TOKEN_LIMIT = 50_000
 #: Optional files of the token vectors: manifest role -> file name prefix.
 TOKEN_FILES = {"token_vectors": "tokens", "token_ids": "tokids", "token_offsets": "tokoff"}
+#: ... and of the sentences' vectors read in their paragraph (retrieval/context.py), kept with the token vectors.
+CONTEXT_FILE = ("token_context", "tokctx")
 
 #: Temporary files older than this are leftovers of a killed build and are removed at the next save.
 STALE_TMP_SECONDS = 600
@@ -300,8 +302,22 @@ class Store:
             except (OSError, ValueError) as exc:
                 raise IndexCorrupt(f"{fpath}: unreadable ({exc})") from exc
         vecs, ids, offs = arrays
+        context = None
+        role, _ = CONTEXT_FILE
+        if role in files:  # (an index built before session 10 has none: the next sync embeds it again, once)
+            fpath = self.directory / files[role]["name"]
+            if not fpath.exists():
+                raise IndexCorrupt(f"{fpath}: missing ({role} file of the index)")
+            if sha256_file(fpath) != files[role]["sha256"]:
+                raise IndexCorrupt(f"{fpath}: checksum does not match the manifest (truncated or corrupted)")
+            try:
+                context = np.load(fpath, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise IndexCorrupt(f"{fpath}: unreadable ({exc})") from exc
+            if context.ndim != 2 or context.shape[1] != self.encoder.dimension or context.dtype != np.float32:
+                raise IndexCorrupt(f"{fpath}: context vectors of shape {context.shape} ({context.dtype})")
         try:
-            tokens = TokenVectors(ids, offs, vecs)
+            tokens = TokenVectors(ids, offs, vecs, context)
         except ValueError as exc:
             raise IndexCorrupt(f"{self.directory}: token vectors do not line up ({exc})") from exc
         if len(tokens) != count or vecs.ndim != 2 or vecs.shape[1] != self.encoder.dimension:
@@ -343,14 +359,16 @@ class Store:
             if tba is not None:
                 for aid in list(vba):
                     toks = old.article_tokens(aid)
-                    if toks is None:  # built before word-piece vectors were kept: embed it again, once
+                    if toks is None or toks.context is None:  # built before pieces / context were kept: embed it
+                        # again, once
                         todo.append(merged[aid])
                     else:
                         tba[aid] = toks
             total = sum(len(a.sentences) for a in todo)
             if progress is None and total:
                 progress = TerminalProgress()
-            vecs, toks = self._embed([s.text for a in todo for s in a.sentences], progress, tokens=tba is not None)
+            vecs, toks = self._embed([s.text for a in todo for s in a.sentences], progress, tokens=tba is not None,
+                                     paragraphs=[(k, s.paragraph) for k, a in enumerate(todo) for s in a.sentences])
             # every article new, in the order embedded: the pieces are the snapshot's as they are (~0.15 s of copies
             # for 3,700 sentences otherwise)
             whole = toks if toks is not None and [a.id for a in todo] == list(merged) else None
@@ -362,7 +380,8 @@ class Store:
                 row += len(art.sentences)
             report.embedded = total
             changed_tokens = (old.tokens is None) != (tba is None)
-            if report.added or report.updated or report.removed or changed_tokens or \
+            # (total: also articles embedded again for the pieces or context vectors their index lacked)
+            if total or report.removed or changed_tokens or \
                     not (self.directory / MANIFEST).exists():
                 snap = Snapshot.make(merged, vba, self.encoder.dimension, exact_limit=self.exact_limit,
                                      tokens_by_article=tba, tokens=whole, previous=old)
@@ -371,14 +390,21 @@ class Store:
             report.seconds = time.perf_counter() - t0
             return report
 
-    def _embed(self, texts: list[str], progress: ProgressFn | None, *, tokens: bool = False
-               ) -> tuple[np.ndarray, TokenVectors | None]:
+    def _embed(self, texts: list[str], progress: ProgressFn | None, *, tokens: bool = False,
+               paragraphs: list[object] | None = None) -> tuple[np.ndarray, TokenVectors | None]:
         """All new sentences in one pass: batches of similar lengths pad little (per-article 256-sentence chunks made
         the build ~1.3x slower than one bare encode call on the same sentences, bench.perf). With tokens, one
         encode_tokens call, which batches by word-piece count and also returns the pieces' vectors (input order).
-        Without, character-sorted slices of eight batches (progress after each), each batched by piece count."""
+        Without, character-sorted slices of eight batches (progress after each), each batched by piece count. With
+        tokens, the sentences are also read in their paragraphs (paragraphs[i]: sentence i's), a second pass."""
         if tokens:
-            return self.encoder.encode_tokens(texts, progress=progress)
+            n = len(texts)
+            first = (lambda done, total: progress(done, 2 * n)) if progress else None
+            vecs, toks = self.encoder.encode_tokens(texts, progress=first)
+            second = (lambda done, total: progress(n + done, 2 * n)) if progress else None
+            context = self.encoder.encode_context(texts, paragraphs if paragraphs is not None else [0] * n,
+                                                  progress=second)
+            return vecs, toks.with_context(context)
         vecs = np.zeros((len(texts), self.encoder.dimension), np.float32)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # chunks of similar length (stable)
         step = max(1, getattr(self.encoder, "batch_size", Encoder.BATCH_SIZE)) * 8
@@ -423,6 +449,14 @@ class Store:
                 name = f"{TOKEN_FILES[role]}-{gen}.npy"
                 write_atomic(self.directory / name, data)
                 token_files[role] = {"name": name, "sha256": hashlib.sha256(data).hexdigest()}
+            if snap.tokens.context is not None:
+                role, prefix = CONTEXT_FILE
+                buf = io.BytesIO()
+                np.save(buf, np.ascontiguousarray(snap.tokens.context, dtype=np.float32), allow_pickle=False)
+                data = buf.getvalue()
+                name = f"{prefix}-{gen}.npy"
+                write_atomic(self.directory / name, data)
+                token_files[role] = {"name": name, "sha256": hashlib.sha256(data).hexdigest()}
         manifest = {
             "format_version": FORMAT_VERSION, "version": gen, "model": self.encoder.name,
             "dimension": self.encoder.dimension, "count": len(snap.sentences),
@@ -437,7 +471,8 @@ class Store:
         fsync_dir(self.directory)
         stale_before = time.time() - STALE_TMP_SECONDS
         for old in self.directory.iterdir():  # the manifest now points at the new generation
-            if old.name.startswith(("vectors-", "articles-", *(f"{p}-" for p in TOKEN_FILES.values()))) and \
+            if old.name.startswith(("vectors-", "articles-", *(f"{p}-" for p in TOKEN_FILES.values()),
+                                    f"{CONTEXT_FILE[1]}-")) and \
                     gen not in old.name:
                 old.unlink(missing_ok=True)
             elif old.name.startswith(".") and old.name.endswith(".tmp"):

@@ -27,6 +27,8 @@ class TokenVectors:
     ids: np.ndarray  # int32 (T,)
     offsets: np.ndarray  # int64 (n + 1,)
     vectors: np.ndarray  # float16 (T, dim)
+    #: float32 (n, dim): each sentence's unit vector read in its paragraph (retrieval/context.py), when kept
+    context: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.offsets.ndim != 1 or len(self.offsets) < 1 or int(self.offsets[0]) != 0:
@@ -34,6 +36,12 @@ class TokenVectors:
         if int(self.offsets[-1]) != len(self.ids) or len(self.ids) != len(self.vectors):
             raise ValueError(f"offsets end at {int(self.offsets[-1])} but there are {len(self.ids)} ids and "
                              f"{len(self.vectors)} vectors")
+        if self.context is not None and (self.context.ndim != 2 or len(self.context) != len(self.offsets) - 1):
+            raise ValueError(f"{len(self.context)} context vectors for {len(self.offsets) - 1} sentences")
+
+    def with_context(self, context: np.ndarray | None) -> "TokenVectors":
+        """The same pieces with these context vectors."""
+        return TokenVectors(self.ids, self.offsets, self.vectors, context)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -47,7 +55,7 @@ class TokenVectors:
         """Sentences lo..hi-1 as their own TokenVectors (copies: the result outlives a memory-mapped parent)."""
         a, b = int(self.offsets[lo]), int(self.offsets[hi])
         return TokenVectors(np.array(self.ids[a:b]), np.array(self.offsets[lo:hi + 1] - a),
-                            np.array(self.vectors[a:b]))
+                            np.array(self.vectors[a:b]), None if self.context is None else np.array(self.context[lo:hi]))
 
     def take(self, rows: np.ndarray) -> "TokenVectors":
         """The given sentences, in the given order, as their own TokenVectors."""
@@ -58,22 +66,27 @@ class TokenVectors:
         offsets = np.zeros(len(rows) + 1, np.int64)
         np.cumsum(counts, out=offsets[1:])
         idx = np.repeat(starts - offsets[:-1], counts) + np.arange(int(offsets[-1]), dtype=np.int64)
-        return TokenVectors(np.asarray(self.ids)[idx], offsets, np.asarray(self.vectors)[idx])
+        return TokenVectors(np.asarray(self.ids)[idx], offsets, np.asarray(self.vectors)[idx],
+                            None if self.context is None else np.asarray(self.context)[rows])
 
     @staticmethod
     def empty(dim: int) -> "TokenVectors":
-        return TokenVectors(np.zeros(0, np.int32), np.zeros(1, np.int64), np.zeros((0, dim), np.float16))
+        return TokenVectors(np.zeros(0, np.int32), np.zeros(1, np.int64), np.zeros((0, dim), np.float16),
+                            np.zeros((0, dim), np.float32))
 
     @staticmethod
     def concat(parts: list["TokenVectors"], dim: int) -> "TokenVectors":
-        """One TokenVectors of the parts' sentences, in order."""
+        """One TokenVectors of the parts' sentences, in order (with context vectors when every part has them)."""
         if not parts:
             return TokenVectors.empty(dim)
         counts = np.concatenate([np.diff(p.offsets) for p in parts])
         offsets = np.zeros(len(counts) + 1, np.int64)
         np.cumsum(counts, out=offsets[1:])
+        context = None
+        if all(p.context is not None for p in parts):
+            context = np.concatenate([p.context for p in parts]).astype(np.float32, copy=False)  # type: ignore[misc]
         return TokenVectors(np.concatenate([p.ids for p in parts]).astype(np.int32, copy=False), offsets,
-                            np.concatenate([p.vectors for p in parts]).astype(np.float16, copy=False))
+                            np.concatenate([p.vectors for p in parts]).astype(np.float16, copy=False), context)
 
     @staticmethod
     def from_batch(ids: np.ndarray, mask: np.ndarray, hidden: np.ndarray, keep: np.ndarray) -> "TokenVectors":

@@ -64,6 +64,21 @@ class FakeEncoder:
                 progress(min(lo + 256, len(texts)), len(texts))
         return np.concatenate(vecs), TokenVectors.concat(parts, self.dimension)
 
+    def encode_context(self, texts: list[str], paragraphs: list[object], *, progress=None):  # type: ignore[no-untyped-def]
+        """Each sentence's hashed vector plus half its paragraph's, unit length (not counted in calls/encoded)."""
+        calls, encoded = self.calls, self.encoded
+        own = self.encode(texts)
+        joined: dict[object, str] = {}
+        for t, p in zip(texts, paragraphs):
+            joined[p] = joined.get(p, "") + " " + t
+        par = self.encode([joined[p] for p in paragraphs])
+        self.calls, self.encoded = calls, encoded
+        out = own + 0.5 * par
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        if progress is not None:
+            progress(len(texts), len(texts))
+        return out.astype(np.float32)
+
     def tokenizer_file(self) -> Path:
         from retrieval.embed import model_path
 

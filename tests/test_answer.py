@@ -75,6 +75,28 @@ def test_without_word_pieces_the_plain_weights_rank_and_abstain(tmp_path, encode
     assert a.answer("Who is the president of France?").abstained
 
 
+def test_stage2_scores_the_sentences_as_read_in_their_paragraphs(seed_assistant) -> None:
+    """dense_late is the cosine of the sentence's vector read in its paragraph (retrieval/context.py); an index
+    without those vectors (built before them) falls back to the sentence's own cosine, as the plain weights rank."""
+    import dataclasses
+
+    import numpy as np
+
+    from retrieval.answer import STAGE2
+
+    a, snap = seed_assistant.answerer, seed_assistant.store.snapshot
+    q = "What call sign does the Russian fighter use?"
+    qvec, qtok = a.encode_query(q, pieces=True)
+    late, own = STAGE2.index("dense_late"), STAGE2.index("dense")
+    r = a.rank(q, qvec, snap, qtok=qtok)
+    context = np.asarray(snap.tokens.context)
+    assert np.allclose(r.feats[:, late], context[r.rows] @ qvec, atol=1e-6)
+    assert not np.allclose(r.feats[:, late], r.feats[:, own], atol=1e-3)
+    bare = dataclasses.replace(snap, tokens=snap.tokens.with_context(None))
+    r2 = a.rank(q, qvec, bare, qtok=qtok)
+    assert np.array_equal(r2.feats[:, late], r2.feats[:, own])
+
+
 def test_index_tokens_and_postings_match_tokenize(seed_assistant) -> None:
     from retrieval.answer import tokenize
 

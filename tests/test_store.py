@@ -251,6 +251,59 @@ def test_a_damaged_word_piece_file_is_detected(tmp_path, fake_encoder) -> None:
         Store(tmp_path, fake_encoder).load()
 
 
+def test_context_vectors_round_trip_and_follow_their_articles(tmp_path, fake_encoder) -> None:
+    """The sentences read in their paragraphs are saved with the pieces, memory-mapped at load, and stay with their
+    own rows when an article is removed or added."""
+    s1 = Store(tmp_path, fake_encoder)
+    s1.sync(articles())
+    c1 = s1.snapshot.tokens.context
+    texts = [s.text for s in s1.snapshot.sentences]
+    assert c1.shape == (4, fake_encoder.dimension)
+    # each article's two sentences form one paragraph
+    assert np.allclose(c1, fake_encoder.encode_context(texts, [0, 0, 1, 1]), atol=1e-6)
+    s2 = Store(tmp_path, fake_encoder)
+    s2.load()
+    assert isinstance(s2.snapshot.tokens.context, np.memmap) and np.array_equal(s2.snapshot.tokens.context, c1)
+    assert s2.remove("cats") and np.array_equal(s2.snapshot.tokens.context, c1[2:])
+    s2.sync([parse_article("# Dogs\n\nDogs bark at night.", article_id="dogs", path="dogs.md")])
+    assert np.array_equal(s2.snapshot.tokens.context[:2], c1[2:]) and len(s2.snapshot.tokens.context) == 3
+
+
+def test_an_index_built_without_context_vectors_is_embedded_again_once(tmp_path, fake_encoder) -> None:
+    Store(tmp_path, fake_encoder).sync(articles())
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    (tmp_path / manifest["files"].pop("token_context")["name"]).unlink()  # what a build before session 10 wrote
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    old = Store(tmp_path, fake_encoder)
+    assert old.load() and old.snapshot.tokens is not None and old.snapshot.tokens.context is None
+    assert old.sync(articles()).embedded == 4 and old.snapshot.tokens.context is not None
+    again = Store(tmp_path, fake_encoder)
+    again.load()
+    assert again.snapshot.tokens.context is not None and again.sync(articles()).embedded == 0
+
+
+@pytest.mark.parametrize("damage", ["truncated", "wrong shape"])
+def test_a_damaged_context_file_is_detected(tmp_path, fake_encoder, damage: str) -> None:
+    import hashlib
+    import io
+
+    Store(tmp_path, fake_encoder).sync(articles())
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    f = tmp_path / manifest["files"]["token_context"]["name"]
+    if damage == "truncated":
+        f.write_bytes(f.read_bytes()[:-8])
+        match = "checksum"
+    else:  # a well-formed file of the wrong shape, its checksum updated: caught by the shape check
+        buf = io.BytesIO()
+        np.save(buf, np.zeros((4, 3), np.float32))
+        f.write_bytes(buf.getvalue())
+        manifest["files"]["token_context"]["sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
+        (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+        match = "context vectors"
+    with pytest.raises(IndexCorrupt, match=match):
+        Store(tmp_path, fake_encoder).load()
+
+
 def test_large_indexes_keep_no_word_pieces(tmp_path, fake_encoder, monkeypatch) -> None:
     import retrieval.store as store_mod
 
@@ -258,20 +311,25 @@ def test_large_indexes_keep_no_word_pieces(tmp_path, fake_encoder, monkeypatch) 
     s = Store(tmp_path, fake_encoder)
     s.sync(articles())
     assert s.snapshot.tokens is None
-    assert not any(p.name.startswith("tokens-") for p in tmp_path.iterdir())
+    assert not any(p.name.startswith(("tokens-", "tokctx-")) for p in tmp_path.iterdir())
     assert s.remove("cats") and s.snapshot.tokens is None
 
 
 def test_a_build_embeds_new_sentences_as_one_encode_call_would(tmp_path, encoder) -> None:
     """New articles are embedded in one pass: the vectors are those of a single encode call on the same sentences
-    (what bench.perf's build floor times) up to rounding, the pieces those of each sentence alone, and each article
-    gets its own rows."""
+    (what bench.perf's build floor times) up to rounding, the pieces those of each sentence alone, the context
+    vectors those of each article read alone, and each article gets its own rows. Progress counts both passes."""
     arts = [read_article(SEED)] + articles()
     seen: list[tuple[int, int]] = []
     store = Store(tmp_path / "idx", encoder)
     report = store.sync(arts, progress=lambda done, total: seen.append((done, total)))
     texts = [s.text for a in arts for s in a.sentences]
-    assert report.embedded == len(texts) and seen[-1] == (len(texts), len(texts))
+    assert report.embedded == len(texts) and seen[-1] == (2 * len(texts), 2 * len(texts))
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    for a in arts:
+        lo, hi = store.snapshot.offsets[a.id]
+        alone = encoder.encode_context([s.text for s in a.sentences], [s.paragraph for s in a.sentences])
+        assert np.abs(store.snapshot.tokens.context[lo:hi] - alone).max() < 1e-5
     assert np.abs(store.snapshot.vectors - encoder.encode(texts)).max() < 1e-5
     toks = store.snapshot.tokens
     for i in (0, 1, len(texts) // 2, len(texts) - 1):
