@@ -1463,7 +1463,7 @@ class Answerer:
         qlow = question.lower().replace("’", "'")
         qcues = _cue_tokens(qtype, question)
         qents = {m.group(0).lower() for m in _CAPWORD.finditer(question, 1)}
-        extra = np.zeros((len(rows), 10), dtype=np.float32)
+        extra = np.zeros((len(rows), 10 + len(CONTEXT_FEATURES)), dtype=np.float32)
         s1z = _zscore(s1)
         tcol = {"date": 4, "number": 5, "person": 6, "place": 7}.get(qtype)
         sl = ix.shortlist(rows)
@@ -1490,9 +1490,11 @@ class Answerer:
         # the rows' cosines read in their paragraphs (retrieval/context.py); without them (no pieces kept, or an
         # index built before them) the sentence's own cosine, as the plain weights were fitted
         late = snap.tokens.context if snap.tokens is not None else None
-        lv = _dot(late[rows], qvec) if late is not None and qvec is not None and len(rows) else f1[:, _AT_DENSE1]
-        lcols = np.stack([lv, _zscore(lv)], axis=1).astype(np.float32) if len(rows) else np.zeros((0, 2), np.float32)
-        return np.concatenate([f1, extra, lcols, tok], axis=1)
+        if len(rows):
+            lv = late[rows] @ qvec if late is not None and qvec is not None else f1[:, _AT_DENSE1]
+            extra[:, 10] = lv
+            extra[:, 11] = _zscore(lv)
+        return np.concatenate([f1, extra, tok], axis=1)
 
     def rank(self, question: str, qvec: np.ndarray, snap: Snapshot, *, article: str | None = None,
              previous: str | None = None, qtok: tuple[np.ndarray, np.ndarray] | None = None) -> Ranking:
