@@ -51,6 +51,18 @@ def windows(lengths: Sequence[int], paragraphs: Sequence[object], *, window: int
     return done
 
 
+def spans(lengths: Sequence[int], window: tuple[int, int, int]) -> list[tuple[int, int]]:
+    """Where each pooled sentence of a pass (first context sentence, first pooled, end) sits in its sequence:
+    [CLS], the context sentences' pieces, the pooled sentences' pieces, [SEP]."""
+    c, a, b = window
+    start = 1 + sum(lengths[c:a])
+    out = []
+    for n in lengths[a:b]:
+        out.append((start, start + n))
+        start += n
+    return out
+
+
 def pool(hidden: np.ndarray, spans: Sequence[tuple[int, int]]) -> np.ndarray:
     """Unit mean vectors of hidden[start:end] for each (start, end) span of one pass's pieces."""
     out = np.zeros((len(spans), hidden.shape[-1]), np.float32)

@@ -186,24 +186,21 @@ class Encoder:
             return model.encode_context(list(texts), list(paragraphs), progress=progress)
         import torch
 
-        from .context import CONTEXT, WINDOW, pool, windows
+        from .context import CONTEXT, WINDOW, pool, spans, windows
 
         tok = model.tokenizer
         limit = min(WINDOW, int(model.max_seq_length))
         pieces = [ids[1:-1] for ids in tok(list(texts), truncation=True, max_length=limit)["input_ids"]]
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         bert = model[0].auto_model
-        for c, a, b in windows([len(p) for p in pieces], paragraphs, window=limit, context=CONTEXT):
+        lengths = [len(p) for p in pieces]
+        for w in windows(lengths, paragraphs, window=limit, context=CONTEXT):
+            c, a, b = w
             seq = [tok.cls_token_id] + [x for p in pieces[c:b] for x in p] + [tok.sep_token_id]
             with torch.no_grad():
                 hidden = bert(input_ids=torch.tensor([seq]), attention_mask=torch.ones(1, len(seq), dtype=torch.long)
                               ).last_hidden_state[0].float().numpy()
-            start = 1 + sum(len(p) for p in pieces[c:a])
-            spans = []
-            for p in pieces[a:b]:
-                spans.append((start, start + len(p)))
-                start += len(p)
-            out[a:b] = pool(hidden, spans)
+            out[a:b] = pool(hidden, spans(lengths, w))
             if progress is not None:
                 progress(b, len(texts))
         return out

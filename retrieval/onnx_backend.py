@@ -299,7 +299,7 @@ class OnnxEncoder:
                        context: int | None = None, progress: Callable[[int, int], object] | None = None) -> np.ndarray:
         """Unit sentence vectors read in their paragraph (retrieval/context.py): each pass is a window of whole
         sentences, [CLS] + their pieces + [SEP], and each sentence's vector the mean of its own pieces in it."""
-        from .context import CONTEXT, WINDOW, pool, windows
+        from .context import CONTEXT, WINDOW, pool, spans, windows
 
         window = WINDOW if window is None else window
         context = CONTEXT if context is None else context
@@ -308,7 +308,8 @@ class OnnxEncoder:
             return out
         pieces = [p[1:-1] for p in self._piece_ids(texts)]  # without [CLS] / [SEP] (truncated as a sentence is)
         cls, sep = self.tokenizer.token_to_id("[CLS]"), self.tokenizer.token_to_id("[SEP]")
-        wins = windows([len(p) for p in pieces], paragraphs, window=window, context=context)
+        lengths = [len(p) for p in pieces]
+        wins = windows(lengths, paragraphs, window=window, context=context)
         seqs = [np.concatenate([[cls], *pieces[c:b], [sep]]).astype(np.int64) for c, _, b in wins]
         order = _longest_first(seqs)
         done, lo = 0, 0
@@ -320,13 +321,8 @@ class OnnxEncoder:
             opts = self._shrink_arena if hi >= len(order) else None
             hidden = self.session.run(["token_embeddings"], _pad([seqs[i] for i in idx]), opts)[0]
             for j, w in enumerate(idx):
-                c, a, b = wins[w]
-                start = 1 + sum(len(p) for p in pieces[c:a])
-                spans = []
-                for p in pieces[a:b]:
-                    spans.append((start, start + len(p)))
-                    start += len(p)
-                out[a:b] = pool(hidden[j], spans)
+                _, a, b = wins[w]
+                out[a:b] = pool(hidden[j], spans(lengths, wins[w]))
                 done += b - a
             if progress is not None:
                 progress(done, len(texts))

@@ -290,32 +290,14 @@ class Store:
         """The word-piece vectors, memory-mapped and checked; None when the index has none (an older build)."""
         if not all(role in files for role in TOKEN_FILES):
             return None
-        arrays = []
-        for role in TOKEN_FILES:
-            fpath = self.directory / files[role]["name"]
-            if not fpath.exists():
-                raise IndexCorrupt(f"{fpath}: missing ({role} file of the index)")
-            if sha256_file(fpath) != files[role]["sha256"]:
-                raise IndexCorrupt(f"{fpath}: checksum does not match the manifest (truncated or corrupted)")
-            try:
-                arrays.append(np.load(fpath, mmap_mode="r", allow_pickle=False))
-            except (OSError, ValueError) as exc:
-                raise IndexCorrupt(f"{fpath}: unreadable ({exc})") from exc
-        vecs, ids, offs = arrays
+        vecs, ids, offs = (self._read_npy(files, role) for role in TOKEN_FILES)
         context = None
         role, _ = CONTEXT_FILE
         if role in files:  # (an index built before session 10 has none: the next sync embeds it again, once)
-            fpath = self.directory / files[role]["name"]
-            if not fpath.exists():
-                raise IndexCorrupt(f"{fpath}: missing ({role} file of the index)")
-            if sha256_file(fpath) != files[role]["sha256"]:
-                raise IndexCorrupt(f"{fpath}: checksum does not match the manifest (truncated or corrupted)")
-            try:
-                context = np.load(fpath, mmap_mode="r", allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                raise IndexCorrupt(f"{fpath}: unreadable ({exc})") from exc
+            context = self._read_npy(files, role)
             if context.ndim != 2 or context.shape[1] != self.encoder.dimension or context.dtype != np.float32:
-                raise IndexCorrupt(f"{fpath}: context vectors of shape {context.shape} ({context.dtype})")
+                raise IndexCorrupt(f"{self.directory / files[role]['name']}: context vectors of shape "
+                                   f"{context.shape} ({context.dtype})")
         try:
             tokens = TokenVectors(ids, offs, vecs, context)
         except ValueError as exc:
@@ -323,6 +305,18 @@ class Store:
         if len(tokens) != count or vecs.ndim != 2 or vecs.shape[1] != self.encoder.dimension:
             raise IndexCorrupt(f"{self.directory}: token vectors for {len(tokens)} sentences, not {count}")
         return tokens
+
+    def _read_npy(self, files: dict, role: str) -> np.ndarray:
+        """One .npy file the manifest names for role, checked against its checksum and memory-mapped."""
+        fpath = self.directory / files[role]["name"]
+        if not fpath.exists():
+            raise IndexCorrupt(f"{fpath}: missing ({role} file of the index)")
+        if sha256_file(fpath) != files[role]["sha256"]:
+            raise IndexCorrupt(f"{fpath}: checksum does not match the manifest (truncated or corrupted)")
+        try:
+            return np.load(fpath, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise IndexCorrupt(f"{fpath}: unreadable ({exc})") from exc
 
     # ---- updating ------------------------------------------------------------------------------
     def sync(self, articles: Iterable[Article], *, remove_missing: bool = False,
@@ -442,19 +436,16 @@ class Store:
         write_atomic(self.directory / art_name, art_bytes)
         token_files = {}
         if snap.tokens is not None:
-            for role, arr in zip(TOKEN_FILES, (snap.tokens.vectors, snap.tokens.ids, snap.tokens.offsets)):
+            arrays = dict(zip(TOKEN_FILES, (snap.tokens.vectors, snap.tokens.ids, snap.tokens.offsets)))
+            prefixes = dict(TOKEN_FILES)
+            if snap.tokens.context is not None:
+                arrays[CONTEXT_FILE[0]] = np.asarray(snap.tokens.context, dtype=np.float32)
+                prefixes[CONTEXT_FILE[0]] = CONTEXT_FILE[1]
+            for role, arr in arrays.items():
                 buf = io.BytesIO()
                 np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
                 data = buf.getvalue()
-                name = f"{TOKEN_FILES[role]}-{gen}.npy"
-                write_atomic(self.directory / name, data)
-                token_files[role] = {"name": name, "sha256": hashlib.sha256(data).hexdigest()}
-            if snap.tokens.context is not None:
-                role, prefix = CONTEXT_FILE
-                buf = io.BytesIO()
-                np.save(buf, np.ascontiguousarray(snap.tokens.context, dtype=np.float32), allow_pickle=False)
-                data = buf.getvalue()
-                name = f"{prefix}-{gen}.npy"
+                name = f"{prefixes[role]}-{gen}.npy"
                 write_atomic(self.directory / name, data)
                 token_files[role] = {"name": name, "sha256": hashlib.sha256(data).hexdigest()}
         manifest = {

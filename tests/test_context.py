@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval.context import pool, windows
+from retrieval.context import pool, spans, windows
 
 
 def test_a_pass_holds_one_paragraphs_sentences_as_many_as_fit() -> None:
@@ -29,6 +29,12 @@ def test_a_sentence_longer_than_the_window_is_a_pass_of_its_own() -> None:
     assert windows([], [], window=256) == []
     with pytest.raises(ValueError, match="differ in length"):
         windows([1, 2], [0])
+
+
+def test_spans_place_each_pooled_sentence_after_cls_and_the_context() -> None:
+    lengths = [3, 4, 2, 5]
+    assert spans(lengths, (0, 0, 2)) == [(1, 4), (4, 8)]
+    assert spans(lengths, (1, 3, 4)) == [(7, 12)]  # [CLS], 4 + 2 context pieces, then sentence 3's 5
 
 
 def test_pool_averages_each_span_to_a_unit_vector() -> None:
