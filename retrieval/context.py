@@ -20,6 +20,11 @@ WINDOW = 256
 CONTEXT = 0
 
 
+def params() -> dict[str, int]:
+    """How this version reads paragraphs, as an index's manifest records it: vectors made otherwise are made again."""
+    return {"window": WINDOW, "context": CONTEXT}
+
+
 def windows(lengths: Sequence[int], paragraphs: Sequence[object], *, window: int = WINDOW, context: int = CONTEXT
             ) -> list[tuple[int, int, int]]:
     """(first context sentence, first pooled sentence, end) of each forward pass over sentences of these piece

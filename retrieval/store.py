@@ -19,6 +19,7 @@ from .fileio import fsync_dir, sha256_file, write_atomic
 from .embed import Encoder
 from .errors import IndexCorrupt
 from .ingest import Article, Paragraph, Sentence
+from .context import params as context_params
 from .tokens import TokenVectors
 
 FORMAT_VERSION = 1
@@ -281,19 +282,22 @@ class Store:
         vectors = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
         offsets = {aid: (lo, lo + len(a.sentences)) for aid, a, lo in _ranges(articles)}
         sentences = [s for a in articles.values() for s in a.sentences]
-        tokens = self._load_tokens(files, count)
+        tokens = self._load_tokens(files, count, manifest.get("context"))
         self._snapshot = Snapshot(articles, sentences, vectors, index, offsets, str(manifest.get("version", "")),
                                   tokens)
         return True
 
-    def _load_tokens(self, files: dict, count: int) -> TokenVectors | None:
-        """The word-piece vectors, memory-mapped and checked; None when the index has none (an older build)."""
+    def _load_tokens(self, files: dict, count: int, made_with: object = None) -> TokenVectors | None:
+        """The word-piece vectors, memory-mapped and checked; None when the index has none (an older build). Their
+        context vectors only if they were made as this version makes them (made_with: the manifest's record)."""
         if not all(role in files for role in TOKEN_FILES):
             return None
         vecs, ids, offs = (self._read_npy(files, role) for role in TOKEN_FILES)
         context = None
         role, _ = CONTEXT_FILE
-        if role in files:  # (an index built before session 10 has none: the next sync embeds it again, once)
+        # (an index built before session 10 has none, and one made with other passes has the wrong ones: the next
+        # sync embeds it again, once)
+        if role in files and made_with == context_params():
             context = self._read_npy(files, role)
             if context.ndim != 2 or context.shape[1] != self.encoder.dimension or context.dtype != np.float32:
                 raise IndexCorrupt(f"{self.directory / files[role]['name']}: context vectors of shape "
@@ -452,6 +456,7 @@ class Store:
             "format_version": FORMAT_VERSION, "version": gen, "model": self.encoder.name,
             "dimension": self.encoder.dimension, "count": len(snap.sentences),
             "index_type": type(snap.index).__name__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **({"context": context_params()} if snap.tokens is not None and snap.tokens.context is not None else {}),
             "files": {"vectors": {"name": vec_name, "sha256": hashlib.sha256(vec_bytes).hexdigest()},
                       "articles": {"name": art_name, "sha256": hashlib.sha256(art_bytes).hexdigest()},
                       **token_files},

@@ -282,6 +282,20 @@ def test_an_index_built_without_context_vectors_is_embedded_again_once(tmp_path,
     assert again.snapshot.tokens.context is not None and again.sync(articles()).embedded == 0
 
 
+def test_context_vectors_made_with_other_passes_are_made_again(tmp_path, fake_encoder, monkeypatch) -> None:
+    """The manifest records how the paragraphs were read (context.params()); an index whose context vectors were
+    made with other passes loads without them and its next sync embeds it again, once."""
+    import retrieval.context as context_mod
+
+    Store(tmp_path, fake_encoder).sync(articles())
+    assert json.loads((tmp_path / MANIFEST).read_text())["context"] == context_mod.params()
+    monkeypatch.setattr(context_mod, "CONTEXT", context_mod.CONTEXT + 64)
+    other = Store(tmp_path, fake_encoder)
+    assert other.load() and other.snapshot.tokens.context is None
+    assert other.sync(articles()).embedded == 4 and other.snapshot.tokens.context is not None
+    assert json.loads((tmp_path / MANIFEST).read_text())["context"]["context"] == context_mod.CONTEXT
+
+
 @pytest.mark.parametrize("damage", ["truncated", "wrong shape"])
 def test_a_damaged_context_file_is_detected(tmp_path, fake_encoder, damage: str) -> None:
     import hashlib
