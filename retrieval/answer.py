@@ -96,10 +96,10 @@ STAGE1 = ("dense", "dense_z", "dense_gap", "dense_ctx", "dense_par", "dense_nb",
           "bm25_nb", "overlap", "overlap_nb", "overlap_par", "dense_rank", "bm25_rank", "tm_date", "tm_number",
           "tm_person", "tm_place", "log_len", "dense_prev", "overlap_prev", "anaphor", "anaphor_dense_prev",
           "anaphor_overlap_prev", "overlap_rank", "par_first", "overlap_prefix")
-#: Stage-2 features: stage 1's plus cues computed for the shortlisted sentences only.
 #: Stage-2 features of the sentences read in their paragraphs (retrieval/context.py): cosine, and z-scored over the
 #: shortlist. Like the word-piece features, the plain weights are fitted without them.
 CONTEXT_FEATURES = ("dense_late", "dense_late_z")
+#: Stage-2 features: stage 1's plus cues computed for the shortlisted sentences only.
 STAGE2 = STAGE1 + ("bigram", "novel", "novel_frac", "s1_z", "novel_date", "novel_number", "novel_person",
                    "novel_place", "entity_overlap", "s1_gap") + CONTEXT_FEATURES + TOKEN_FEATURES
 #: Per-question evidence the abstention model reads.
@@ -1449,8 +1449,9 @@ class Answerer:
     def stage2(self, question: str, terms: dict[str, float], qtype: str, snap: Snapshot, rows: np.ndarray,
                f1: np.ndarray, s1: np.ndarray, qtok: tuple[np.ndarray, np.ndarray] | None = None, *,
                words: Sequence[str] | None = None, qvec: np.ndarray | None = None) -> np.ndarray:
-        """STAGE2 features of the shortlisted rows: stage 1's plus phrase, answer-type and word-piece cues (words:
-        the question's tokenize() tokens, when the caller has them already)."""
+        """STAGE2 features of the shortlisted rows: stage 1's plus phrase, answer-type, context-vector and word-piece
+        cues (words: the question's tokenize() tokens, when the caller has them already; qvec: its vector, for the
+        context vectors' cosines)."""
         ix = self.index(snap)
         scorer = self.token_scorer(snap) if qtok is not None else None
         if scorer is not None and len(rows):

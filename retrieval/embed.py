@@ -172,7 +172,6 @@ class Encoder:
             progress(len(texts), len(texts))
         return vecs, TokenVectors.concat(parts, self.dimension)
 
-
     def encode_context(self, texts: list[str], paragraphs: list[object], *,
                        progress: Callable[[int, int], object] | None = None) -> np.ndarray:
         """Unit sentence vectors read in their paragraph (retrieval/context.py): texts are consecutive sentences,

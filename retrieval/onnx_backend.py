@@ -294,7 +294,6 @@ class OnnxEncoder:
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out, TokenVectors(tok_ids, offsets, tok_vecs)
 
-
     def encode_context(self, texts: list[str], paragraphs: list[object], *, window: int | None = None,
                        context: int | None = None, progress: Callable[[int, int], object] | None = None) -> np.ndarray:
         """Unit sentence vectors read in their paragraph (retrieval/context.py): each pass is a window of whole
