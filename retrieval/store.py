@@ -396,10 +396,11 @@ class Store:
         Without, character-sorted slices of eight batches (progress after each), each batched by piece count. With
         tokens, the sentences are also read in their paragraphs (paragraphs[i]: sentence i's), a second pass."""
         if tokens:
+            # progress stays (sentences done, sentences): each pass is half of the work
             n = len(texts)
-            first = (lambda done, total: progress(done, 2 * n)) if progress else None
+            first = (lambda done, total: progress(done // 2, n)) if progress else None
             vecs, toks = self.encoder.encode_tokens(texts, progress=first)
-            second = (lambda done, total: progress(n + done, 2 * n)) if progress else None
+            second = (lambda done, total: progress((n + done) // 2, n)) if progress else None
             context = self.encoder.encode_context(texts, paragraphs if paragraphs is not None else [0] * n,
                                                   progress=second)
             return vecs, toks.with_context(context)

@@ -107,7 +107,7 @@ def test_sigkill_mid_build_leaves_the_previous_index_loadable(tmp_path, mode: st
             proc.send_signal(signal.SIGKILL)  # a real kill, from outside, in the middle of the build
             killed_by_us = True
             break
-        if mode == "killed-when-saving-starts" and line.startswith("progress 12000 12000"):
+        if mode == "killed-when-saving-starts" and line.startswith("progress 6000 6000"):
             proc.send_signal(signal.SIGKILL)  # embedding done: the new generation is being assembled and written
             killed_by_us = True
             break
