@@ -329,8 +329,11 @@ class OnnxEncoder:
         return out
 
 
-#: Padded word pieces per batch of the context pass (its windows are up to 256 pieces long).
-CONTEXT_BATCH_PIECES = 4096
+#: Padded word pieces per batch of the context pass (its windows are up to 256 pieces long, and attention grows with
+#: the square of that): on 1,301 SQuAD sentences 4,096 pieces peaked at +250 MB of RSS, 2,048 at +111 MB and 1,024 at
+#: +72-105 MB, in the same time within the noise (6.6-7.5 s; bench/PERF.md, session 10). The first pass peaks at
+#: about +170 MB on the same sentences.
+CONTEXT_BATCH_PIECES = 1024
 
 
 def _longest_first(pieces: list[np.ndarray]) -> np.ndarray:
