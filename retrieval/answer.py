@@ -108,7 +108,6 @@ ABSTAIN = ("top_dense", "top_overlap", "coverage", "top_bm25", "best_logit", "ma
 FEATURES = STAGE2
 #: Where the abstention model's best-candidate evidence sits among STAGE2.
 _AT_OVERLAP, _AT_DENSE, _AT_TOK_CTX = STAGE2.index("overlap"), STAGE2.index("dense"), STAGE2.index("tok_ctx")
-_AT_DENSE1 = STAGE1.index("dense")
 #: What an index keeps only with its word pieces (store.TOKEN_LIMIT): the plain weights rank without these.
 _PIECE_FEATURES = frozenset(TOKEN_FEATURES + CONTEXT_FEATURES)
 
@@ -1492,7 +1491,7 @@ class Answerer:
         # index built before them) the sentence's own cosine, as the plain weights were fitted
         late = snap.tokens.context if snap.tokens is not None else None
         if len(rows):
-            lv = late[rows] @ qvec if late is not None and qvec is not None else f1[:, _AT_DENSE1]
+            lv = late[rows] @ qvec if late is not None and qvec is not None else f1[:, _AT_DENSE]
             extra[:, 10] = lv
             extra[:, 11] = _zscore(lv)
         return np.concatenate([f1, extra, tok], axis=1)

@@ -185,24 +185,21 @@ class Encoder:
             return model.encode_context(list(texts), list(paragraphs), progress=progress)
         import torch
 
-        from .context import CONTEXT, WINDOW, pool, spans, windows
+        from .context import read
+        from .onnx_backend import _pad
 
         tok = model.tokenizer
-        limit = min(WINDOW, int(model.max_seq_length))
-        pieces = [ids[1:-1] for ids in tok(list(texts), truncation=True, max_length=limit)["input_ids"]]
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        pieces = [np.array(ids[1:-1], np.int64)
+                  for ids in tok(list(texts), truncation=True, max_length=int(model.max_seq_length))["input_ids"]]
         bert = model[0].auto_model
-        lengths = [len(p) for p in pieces]
-        for w in windows(lengths, paragraphs, window=limit, context=CONTEXT):
-            c, a, b = w
-            seq = [tok.cls_token_id] + [x for p in pieces[c:b] for x in p] + [tok.sep_token_id]
+
+        def run(seqs: list[np.ndarray], last: bool) -> np.ndarray:
+            batch = {k: torch.from_numpy(v) for k, v in _pad(seqs).items()}
             with torch.no_grad():
-                hidden = bert(input_ids=torch.tensor([seq]), attention_mask=torch.ones(1, len(seq), dtype=torch.long)
-                              ).last_hidden_state[0].float().numpy()
-            out[a:b] = pool(hidden, spans(lengths, w))
-            if progress is not None:
-                progress(b, len(texts))
-        return out
+                return bert(**batch).last_hidden_state.float().numpy()
+
+        return read(pieces, paragraphs, cls=tok.cls_token_id, sep=tok.sep_token_id, dim=self.dimension, run=run,
+                    progress=progress)
 
 
 _default: Encoder | None = None

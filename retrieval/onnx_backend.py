@@ -294,46 +294,20 @@ class OnnxEncoder:
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out, TokenVectors(tok_ids, offsets, tok_vecs)
 
-    def encode_context(self, texts: list[str], paragraphs: list[object], *, window: int | None = None,
-                       context: int | None = None, progress: Callable[[int, int], object] | None = None) -> np.ndarray:
-        """Unit sentence vectors read in their paragraph (retrieval/context.py): each pass is a window of whole
-        sentences, [CLS] + their pieces + [SEP], and each sentence's vector the mean of its own pieces in it."""
-        from .context import CONTEXT, WINDOW, pool, spans, windows
+    def encode_context(self, texts: list[str], paragraphs: list[object], *,
+                       progress: Callable[[int, int], object] | None = None) -> np.ndarray:
+        """Unit sentence vectors read in their paragraph (retrieval/context.py), from the graph's word-piece output."""
+        from .context import read
 
-        window = WINDOW if window is None else window
-        context = CONTEXT if context is None else context
-        out = np.zeros((len(texts), DIMENSION), np.float32)
         if not texts:
-            return out
+            return np.zeros((0, DIMENSION), np.float32)
+
+        def run(seqs: list[np.ndarray], last: bool) -> np.ndarray:
+            return self.session.run(["token_embeddings"], _pad(seqs), self._shrink_arena if last else None)[0]
+
         pieces = [p[1:-1] for p in self._piece_ids(texts)]  # without [CLS] / [SEP] (truncated as a sentence is)
-        cls, sep = self.tokenizer.token_to_id("[CLS]"), self.tokenizer.token_to_id("[SEP]")
-        lengths = [len(p) for p in pieces]
-        wins = windows(lengths, paragraphs, window=window, context=context)
-        seqs = [np.concatenate([[cls], *pieces[c:b], [sep]]).astype(np.int64) for c, _, b in wins]
-        order = _longest_first(seqs)
-        done, lo = 0, 0
-        while lo < len(order):
-            # batches of at most CONTEXT_BATCH_PIECES padded pieces (a window is up to 256 pieces long)
-            width = len(seqs[order[lo]])
-            hi = lo + max(1, min(64, CONTEXT_BATCH_PIECES // width))
-            idx = order[lo:hi]
-            opts = self._shrink_arena if hi >= len(order) else None
-            hidden = self.session.run(["token_embeddings"], _pad([seqs[i] for i in idx]), opts)[0]
-            for j, w in enumerate(idx):
-                _, a, b = wins[w]
-                out[a:b] = pool(hidden[j], spans(lengths, wins[w]))
-                done += b - a
-            if progress is not None:
-                progress(done, len(texts))
-            lo = hi
-        return out
-
-
-#: Padded word pieces per batch of the context pass (its windows are up to 256 pieces long, and attention grows with
-#: the square of that): on 1,301 SQuAD sentences 4,096 pieces peaked at +250 MB of RSS, 2,048 at +111 MB and 1,024 at
-#: +72-105 MB, in the same time within the noise (6.6-7.5 s; bench/PERF.md, session 10). The first pass peaks at
-#: about +170 MB on the same sentences.
-CONTEXT_BATCH_PIECES = 1024
+        return read(pieces, paragraphs, cls=self.tokenizer.token_to_id("[CLS]"),
+                    sep=self.tokenizer.token_to_id("[SEP]"), dim=DIMENSION, run=run, progress=progress)
 
 
 def _longest_first(pieces: list[np.ndarray]) -> np.ndarray:

@@ -38,7 +38,9 @@ TOKEN_LIMIT = 50_000
 #: Optional files of the token vectors: manifest role -> file name prefix.
 TOKEN_FILES = {"token_vectors": "tokens", "token_ids": "tokids", "token_offsets": "tokoff"}
 #: ... and of the sentences' vectors read in their paragraph (retrieval/context.py), kept with the token vectors.
-CONTEXT_FILE = ("token_context", "tokctx")
+CONTEXT_FILES = {"token_context": "tokctx"}
+#: Every .npy file an index may hold.
+_NPY_FILES = {**TOKEN_FILES, **CONTEXT_FILES}
 
 #: Temporary files older than this are leftovers of a killed build and are removed at the next save.
 STALE_TMP_SECONDS = 600
@@ -294,7 +296,7 @@ class Store:
             return None
         vecs, ids, offs = (self._read_npy(files, role) for role in TOKEN_FILES)
         context = None
-        role, _ = CONTEXT_FILE
+        (role,) = CONTEXT_FILES
         # (an index built before session 10 has none, and one made with other passes has the wrong ones: the next
         # sync embeds it again, once)
         if role in files and made_with == context_params():
@@ -357,9 +359,8 @@ class Store:
             if tba is not None:
                 for aid in list(vba):
                     toks = old.article_tokens(aid)
-                    if toks is None or toks.context is None:  # built before pieces / context were kept: embed it
-                        # again, once
-                        todo.append(merged[aid])
+                    if toks is None or toks.context is None:
+                        todo.append(merged[aid])  # built before pieces / context vectors were kept: embed it again
                     else:
                         tba[aid] = toks
             total = sum(len(a.sentences) for a in todo)
@@ -378,8 +379,8 @@ class Store:
                 row += len(art.sentences)
             report.embedded = total
             changed_tokens = (old.tokens is None) != (tba is None)
-            # (total: also articles embedded again for the pieces or context vectors their index lacked)
-            if total or report.removed or changed_tokens or \
+            # (total: also unchanged articles embedded again for the pieces or context vectors they lacked)
+            if report.added or report.updated or report.removed or total or changed_tokens or \
                     not (self.directory / MANIFEST).exists():
                 snap = Snapshot.make(merged, vba, self.encoder.dimension, exact_limit=self.exact_limit,
                                      tokens_by_article=tba, tokens=whole, previous=old)
@@ -442,15 +443,13 @@ class Store:
         token_files = {}
         if snap.tokens is not None:
             arrays = dict(zip(TOKEN_FILES, (snap.tokens.vectors, snap.tokens.ids, snap.tokens.offsets)))
-            prefixes = dict(TOKEN_FILES)
             if snap.tokens.context is not None:
-                arrays[CONTEXT_FILE[0]] = np.asarray(snap.tokens.context, dtype=np.float32)
-                prefixes[CONTEXT_FILE[0]] = CONTEXT_FILE[1]
+                arrays.update(dict.fromkeys(CONTEXT_FILES, np.asarray(snap.tokens.context, dtype=np.float32)))
             for role, arr in arrays.items():
                 buf = io.BytesIO()
                 np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
                 data = buf.getvalue()
-                name = f"{prefixes[role]}-{gen}.npy"
+                name = f"{_NPY_FILES[role]}-{gen}.npy"
                 write_atomic(self.directory / name, data)
                 token_files[role] = {"name": name, "sha256": hashlib.sha256(data).hexdigest()}
         manifest = {
@@ -468,8 +467,7 @@ class Store:
         fsync_dir(self.directory)
         stale_before = time.time() - STALE_TMP_SECONDS
         for old in self.directory.iterdir():  # the manifest now points at the new generation
-            if old.name.startswith(("vectors-", "articles-", *(f"{p}-" for p in TOKEN_FILES.values()),
-                                    f"{CONTEXT_FILE[1]}-")) and \
+            if old.name.startswith(("vectors-", "articles-", *(f"{p}-" for p in _NPY_FILES.values()))) and \
                     gen not in old.name:
                 old.unlink(missing_ok=True)
             elif old.name.startswith(".") and old.name.endswith(".tmp"):
