@@ -25,6 +25,19 @@ SQUAD2_UNSEEN = {"articles/French_and_Indian_War.md", "articles/Normans.md", "ar
                  "articles/Steam_engine.md"}
 
 
+def squad_set(path: Path = SQUAD):  # type: ignore[no-untyped-def]
+    """(the set with one index per article, its question vectors, score.py's correctness, the fit half's articles)."""
+    b = load_set(path)
+    return b, question_vectors(b), Correct(path.parent), split_articles(b.questions)[0]
+
+
+def article_sentences(bench):  # type: ignore[no-untyped-def]
+    """(article path, its index's snapshot, the sentences' texts, their paragraphs) for each article of a set."""
+    for rel, a in bench.assistants.items():
+        snap = a.store.snapshot
+        yield rel, snap, [s.text for s in snap.sentences], [s.paragraph for s in snap.sentences]
+
+
 def shipped_w1() -> np.ndarray:
     weights = load_weights()
     return np.array([weights["stage1"]["coef"].get(f, 0.0) for f in STAGE1])

@@ -15,8 +15,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bench.data import load_set, question_vectors  # noqa: E402
-from bench.fit import Correct, split_articles  # noqa: E402
+from _stage2 import article_sentences, squad_set  # noqa: E402  (bench/experiments: the script's own folder)
 from retrieval.embed import default_encoder  # noqa: E402
 from retrieval.tokens import keep_mask, stop_mask  # noqa: E402
 
@@ -87,15 +86,9 @@ def main() -> None:
     tj = enc.tokenizer_file()
     keep, stop = keep_mask(tj), stop_mask(tj)
     st = SentenceTransformer(str(Path(tj).parent), device="cpu")
-    b = load_set(SET)
-    qvecs = question_vectors(b)
-    correct = Correct(SET.parent)
-    fit_arts, _ = split_articles(b.questions)
+    b, qvecs, correct, fit_arts = squad_set(SET)
     arts = {}
-    for rel, a in b.assistants.items():
-        snap = a.store.snapshot
-        texts = [s.text for s in snap.sentences]
-        paras = [s.paragraph for s in snap.sentences]
+    for rel, snap, texts, paras in article_sentences(b):
         lvec, lp = late(st, texts, paras, keep)
         own = [late(st, [t], [0], keep)[1][0] for t in texts]
         df: dict[int, int] = {}

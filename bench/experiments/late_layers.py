@@ -15,8 +15,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bench.data import load_set, question_vectors  # noqa: E402
-from bench.fit import Correct, split_articles  # noqa: E402
+from _stage2 import article_sentences, squad_set  # noqa: E402  (bench/experiments: the script's own folder)
 from retrieval.context import spans, windows  # noqa: E402
 from retrieval.embed import default_encoder  # noqa: E402
 
@@ -72,15 +71,9 @@ def main() -> None:
     st = SentenceTransformer(str(Path(enc.tokenizer_file()).parent), device="cpu")
     bert = st[0].auto_model.eval()
     tok = st.tokenizer
-    b = load_set(SET)
-    qvecs = question_vectors(b)
-    correct = Correct(SET.parent)
-    fit_arts, _ = split_articles(b.questions)
+    b, qvecs, correct, fit_arts = squad_set(SET)
     arts = {}
-    for rel, a in b.assistants.items():
-        snap = a.store.snapshot
-        texts = [s.text for s in snap.sentences]
-        paras = [s.paragraph for s in snap.sentences]
+    for rel, snap, texts, paras in article_sentences(b):
         ids = tok(texts, truncation=True, max_length=256)["input_ids"]
         hs = per_layer(bert, ids)
         ctx = {k: split(bert, hs, ids, paras, k) for k in KS}
