@@ -82,7 +82,9 @@ class _Pooled:  # built lazily: torch is only imported when exporting
 class OnnxEncoder:
     """Drop-in for SentenceTransformer.encode on this model, backed by onnxruntime.
 
-    variant: "fp32" (same vectors as torch) or "int8" (dynamic int8 quantisation of the fp32 graph).
+    variant: "fp32" (same vectors as torch) or "int8" (dynamic int8 quantisation of the fp32 graph: it scales each
+    activation tensor by its batch's range, so a sentence's int8 vector moves slightly with what it is batched with,
+    cosine down to ~0.987; a question, embedded alone, is unaffected; bench/PERF.md, session 11).
     verify: called before an export (embed.verify_model: the weights must match the upstream hashes first).
     """
 
