@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-from retrieval.answer import ABSTAIN, CONTEXT_FEATURES, STAGE1, STAGE2, STAGE2_CANDIDATES, WEIGHTS_FILE, Answerer, question_type
-from retrieval.tokens import FEATURES as TOKEN_FEATURES
+from retrieval.answer import ABSTAIN, PIECE_FEATURES, STAGE1, STAGE2, STAGE2_CANDIDATES, WEIGHTS_FILE, Answerer, question_type
 from retrieval.trees import Blend, Trees
 from retrieval.score_ref import body_paragraphs, norm
 
@@ -172,15 +171,14 @@ def fit_weights(items: list[Item], fit: list[int], qvecs, answerer_of, drop: set
     on the items at fit."""
     mask1 = np.array([f not in drop for f in STAGE1], dtype=float)
     mask2 = np.array([f not in drop for f in STAGE2], dtype=float)
-    plain = np.array([f not in TOKEN_FEATURES and f not in CONTEXT_FEATURES for f in STAGE2], dtype=float) * mask2
+    plain = np.array([f not in PIECE_FEATURES for f in STAGE2], dtype=float) * mask2
     w1 = listwise_fit([(items[i].f1 * mask1, items[i].y1) for i in fit if items[i].q["answers"]], l2, STAGE1) * mask1
     s2data = stage2_data(items, qvecs, answerer_of, w1, qtoks)
     w2p = listwise_fit([(s2data[i][0] * plain, s2data[i][1]) for i in fit if items[i].q["answers"]], l2, STAGE2) * plain
     w2 = listwise_fit([(s2data[i][0] * mask2, s2data[i][1]) for i in fit if items[i].q["answers"]], l2, STAGE2) * mask2
     weights = {"stage1": {"coef": dict(zip(STAGE1, map(float, w1)))},
                "stage2": {"bias": 0.0, "coef": dict(zip(STAGE2, map(float, w2)))},
-               "stage2_plain": {"bias": 0.0, "coef": {f: float(c) for f, c in zip(STAGE2, w2p)
-                                                      if f not in TOKEN_FEATURES and f not in CONTEXT_FEATURES}}}
+               "stage2_plain": {"bias": 0.0, "coef": {f: float(c) for f, c in zip(STAGE2, w2p) if f not in PIECE_FEATURES}}}
     blend = fit_blend(items, s2data, fit, mask2, w2, l2, verbose) if trees else None
     if blend is not None:
         weights["stage2_blend"] = blend.to_json()

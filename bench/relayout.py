@@ -17,15 +17,15 @@ definition of a correct sentence reads it; score.py reads `paragraph`).
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 from pathlib import Path
 from typing import Any
 
-from retrieval.eval import load_questions
 from retrieval.ingest import split_sentences
 from retrieval.score_ref import norm
+
+from .copies import rewrite_articles, write_questions
 
 #: Sentences per news-style paragraph, drawn uniformly.
 SIZES = (1, 2, 3)
@@ -50,45 +50,28 @@ def cut(paragraph: str, rng: random.Random) -> list[str]:
 
 def relayout_set(questions_file: Path, out_dir: Path, *, seed: int = 0) -> Path:
     """Write the re-paragraphed copy of a set (articles + questions file) under out_dir; returns the questions file."""
-    questions = load_questions(questions_file)
-    by_article: dict[str, list[dict[str, Any]]] = {}
-    for q in questions:
-        by_article.setdefault(q["article"], []).append(q)
     new_of: dict[str, list[list[int]]] = {}  # article -> old body paragraph -> its new body paragraphs
-    texts_of: dict[str, list[str]] = {}
-    for rel in sorted(by_article):
-        src = (questions_file.parent / rel).read_text(encoding="utf-8")
-        if not src.startswith("# "):
-            raise ValueError(f"{rel}: only Markdown articles ('# Title', blank-line paragraphs) are laid out again")
-        out_blocks: list[str] = []
-        mapping: list[list[int]] = []
-        bodies: list[str] = []
-        for b in src.split("\n\n"):  # as score.py reads paragraphs; the '# ' title block stays
-            if not b.strip() or b.strip().startswith("# "):
-                out_blocks.append(b)
-                continue
-            pieces = cut(b, random.Random(f"{seed}:{rel}:{len(mapping)}"))
-            mapping.append(list(range(len(bodies), len(bodies) + len(pieces))))
-            bodies += pieces
-            out_blocks += pieces
-        dest = out_dir / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text("\n\n".join(out_blocks), encoding="utf-8")
-        new_of[rel], texts_of[rel] = mapping, [norm(t) for t in bodies]
+    texts_of: dict[str, list[str]] = {}  # article -> the new body paragraphs' normalised texts
+
+    def pieces(rel: str, body: int, text: str, qs: list[dict[str, Any]]) -> list[str]:
+        out = cut(text, random.Random(f"{seed}:{rel}:{body}"))
+        texts = texts_of.setdefault(rel, [])
+        new_of.setdefault(rel, []).append(list(range(len(texts), len(texts) + len(out))))
+        texts += [norm(t) for t in out]
+        return out
+
     out_questions = []
-    for q in questions:
+    for q in rewrite_articles(questions_file, out_dir, pieces, what="laid out again"):
         q = dict(q)
         p = q.get("paragraph")
         if p is not None:
-            pieces = new_of[q["article"]][p]
+            held = new_of[q["article"]][p]
             answers = [norm(a) for a in q["answers"]]
-            holding = [i for i in pieces if any(a in texts_of[q["article"]][i] for a in answers)]
-            q["paragraph"] = holding[0] if holding else pieces[0]
-            q["paragraphs"] = pieces
+            holding = [i for i in held if any(a in texts_of[q["article"]][i] for a in answers)]
+            q["paragraph"] = holding[0] if holding else held[0]
+            q["paragraphs"] = held
         out_questions.append(q)
-    out = out_dir / questions_file.name
-    out.write_text("".join(json.dumps(q) + "\n" for q in out_questions), encoding="utf-8")
-    return out
+    return write_questions(out_questions, questions_file, out_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from retrieval.answer import STOPWORDS
-from retrieval.eval import load_questions
+
+from .copies import rewrite_articles, write_questions
 
 _WORDS = re.compile(r"\b[a-z]{3,}\b")
 #: Candidate synonyms per word: the nearest few whole-word vocabulary entries by input-embedding cosine.
@@ -91,28 +92,13 @@ def spin(text: str, protect: list[str], rng: random.Random, rate: float) -> str:
 
 def spin_set(questions_file: Path, out_dir: Path, *, rate: float = 0.4, seed: int = 0) -> Path:
     """Write the reworded copy of a set (articles + questions file) under out_dir; returns the questions file."""
-    questions = load_questions(questions_file)
-    by_article: dict[str, list[dict[str, Any]]] = {}
-    for q in questions:
-        by_article.setdefault(q["article"], []).append(q)
-    for rel, qs in sorted(by_article.items()):
-        src = (questions_file.parent / rel).read_text(encoding="utf-8")
-        if not src.startswith("# "):
-            raise ValueError(f"{rel}: only Markdown articles ('# Title', blank-line paragraphs) are reworded")
-        blocks = src.split("\n\n")  # as score.py reads paragraphs; the '# ' title block stays
-        body_index = -1
-        for i, b in enumerate(blocks):
-            if not b.strip() or b.strip().startswith("# "):
-                continue
-            body_index += 1
-            protect = [a for q in qs if q.get("paragraph") in (None, body_index) for a in q["answers"]]
-            blocks[i] = spin(b, protect, random.Random(f"{seed}:{rel}:{body_index}"), rate)
-        dest = out_dir / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text("\n\n".join(blocks), encoding="utf-8")
-    out = out_dir / questions_file.name
-    out.write_text("".join(json.dumps(q) + "\n" for q in questions), encoding="utf-8")
-    return out
+
+    def reword(rel: str, body: int, text: str, qs: list[dict[str, Any]]) -> list[str]:
+        protect = [a for q in qs if q.get("paragraph") in (None, body) for a in q["answers"]]
+        return [spin(text, protect, random.Random(f"{seed}:{rel}:{body}"), rate)]
+
+    questions = rewrite_articles(questions_file, out_dir, reword, what="reworded")
+    return write_questions(questions, questions_file, out_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -109,7 +109,7 @@ FEATURES = STAGE2
 #: Where the abstention model's best-candidate evidence sits among STAGE2.
 _AT_OVERLAP, _AT_DENSE, _AT_TOK_CTX = STAGE2.index("overlap"), STAGE2.index("dense"), STAGE2.index("tok_ctx")
 #: What an index keeps only with its word pieces (store.TOKEN_LIMIT): the plain weights rank without these.
-_PIECE_FEATURES = frozenset(TOKEN_FEATURES + CONTEXT_FEATURES)
+PIECE_FEATURES = frozenset(TOKEN_FEATURES + CONTEXT_FEATURES)
 
 
 @dataclass
@@ -1083,7 +1083,7 @@ class Answerer:
         self._b2 = float(w["stage2"].get("bias", 0.0))
         # for indexes that keep no word-piece vectors (above store.TOKEN_LIMIT sentences): fitted without them
         plain = w.get("stage2_plain", w["stage2"])
-        self._w2_plain = np.array([0.0 if f in _PIECE_FEATURES else plain["coef"].get(f, 0.0) for f in STAGE2],
+        self._w2_plain = np.array([0.0 if f in PIECE_FEATURES else plain["coef"].get(f, 0.0) for f in STAGE2],
                                   dtype=np.float32)
         self._b2_plain = float(plain.get("bias", 0.0))
         # boosted trees that re-order the linear stage 2's best candidates (word-piece indexes only; bench/fit.py)
