@@ -1048,18 +1048,18 @@ class Ranking:
     p_abstain: float
 
 
-_SEARCH_POOL: ThreadPoolExecutor | None = None
-_SEARCH_POOL_LOCK = threading.Lock()
+_LEXICAL_POOL: ThreadPoolExecutor | None = None
+_LEXICAL_POOL_LOCK = threading.Lock()
 
 
-def _search_pool() -> ThreadPoolExecutor:
-    """The threads that run FAISS searches beside the lexical top list (made on the first large scope only: a
-    process that never ranks over more than FULL_SCAN_LIMIT sentences starts none)."""
-    global _SEARCH_POOL
-    with _SEARCH_POOL_LOCK:
-        if _SEARCH_POOL is None:
-            _SEARCH_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="faiss-search")
-        return _SEARCH_POOL
+def _lexical_pool() -> ThreadPoolExecutor:
+    """The threads that make large scopes' BM25 top lists while the question is embedded (made on the first large
+    scope only: a process that never ranks over more than FULL_SCAN_LIMIT sentences starts none)."""
+    global _LEXICAL_POOL
+    with _LEXICAL_POOL_LOCK:
+        if _LEXICAL_POOL is None:
+            _LEXICAL_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lexical-top")
+        return _LEXICAL_POOL
 
 
 class Answerer:
@@ -1268,34 +1268,55 @@ class Answerer:
         cut go to the lower row), so no array the size of the index is made per question."""
         return self._candidates(terms, qvec, snap, article)[0]
 
-    def _candidates(self, terms: dict[str, float], qvec: np.ndarray, snap: Snapshot, article: str | None
+    @staticmethod
+    def _bounds(snap: Snapshot, article: str | None) -> tuple[int, int]:
+        """The rows lo..hi-1 in scope: one article's, or all."""
+        if article is None:
+            return 0, len(snap.sentences)
+        if article not in snap.offsets:
+            raise QuestionError(f"there is no article with id {article!r}")
+        return snap.offsets[article]
+
+    def lexical_top(self, question: str, snap: Snapshot, *, article: str | None = None, previous: str | None = None
+                    ) -> Future[tuple[np.ndarray, float, float]] | None:
+        """Start the BM25 top list of a scope above FULL_SCAN_LIMIT in a worker (None for a smaller scope): it needs
+        the question's words only, so it runs on the other core while the question is embedded (the encode
+        releases the GIL; 1,000,000 passages: bench/PERF.md, session 12)."""
+        lo, hi = self._bounds(snap, article)
+        if hi - lo <= FULL_SCAN_LIMIT:
+            return None
+        return self._lexical_top(_query_terms(tokenize([question])[0], previous), snap, lo, hi)
+
+    def _lexical_top(self, terms: dict[str, float], snap: Snapshot, lo: int, hi: int
+                     ) -> Future[tuple[np.ndarray, float, float]]:
+        sent = self.index(snap).sent  # (resolved in this thread: the snapshot it pinned)
+        return _lexical_pool().submit(sent.top_stats, terms, LEXICAL_CANDIDATES, lo, hi)
+
+    def _candidates(self, terms: dict[str, float], qvec: np.ndarray, snap: Snapshot, article: str | None,
+                    lexical: Future[tuple[np.ndarray, float, float]] | None = None
                     ) -> tuple[np.ndarray, tuple[float, float, float, float] | None]:
         """candidates(), and for top lists over the whole index the mean and deviation of its dense and BM25 scores
         (stage 1 standardises the candidates' scores by them: among the candidates alone, P@1 on the squad-v1.1
-        corpus fell from 0.7777 to 0.7749, and with the index's own to 0.7770; bench/PERF.md, session 9)."""
-        if article is None:
-            lo, hi = 0, len(snap.sentences)
-        else:
-            if article not in snap.offsets:
-                raise QuestionError(f"there is no article with id {article!r}")
-            lo, hi = snap.offsets[article]
+        corpus fell from 0.7777 to 0.7749, and with the index's own to 0.7770; bench/PERF.md, session 9).
+        lexical: the BM25 top list lexical_top started for these terms (else it is started here)."""
+        lo, hi = self._bounds(snap, article)
         if hi - lo <= FULL_SCAN_LIMIT:
             return self.scope_rows(snap, article), None
+        if lexical is None:
+            lexical = self._lexical_top(terms, snap, lo, hi)
         k = CANDIDATES
-        # FAISS releases the GIL: its search runs on the other core while this thread sums the BM25 postings
-        # (1,000,000 passages: 2.2-2.9 ms one after the other, 1.4-1.6 ms side by side; bench/PERF.md)
-        search = _search_pool().submit(snap.index.search, qvec[None, :].astype(np.float32),
-                                       k if article is None else 4 * k)
-        ix = self.index(snap)
+        # FAISS releases the GIL: this thread searches while the worker finishes the BM25 top list, if it has not
+        # already (run() starts it before the encode; 1,000,000 passages: ~1 ms less per answer, bench/PERF.md)
         try:
-            lexical, bmean, bsd = ix.sent.top_stats(terms, LEXICAL_CANDIDATES, lo, hi)
+            _, ids = snap.index.search(qvec[None, :].astype(np.float32), k if article is None else 4 * k)
         finally:
-            _, ids = search.result()
+            top, bmean, bsd = lexical.result()
+        ix = self.index(snap)
         dense = ids[0][(ids[0] >= lo) & (ids[0] < hi)]
         stats = None
         if article is None and ix.vsum is not None:
             stats = (*_moments(float(ix.vsum @ qvec), float((ix.vmom @ qvec) @ qvec), hi - lo), bmean, bsd)
-        return _unique(np.concatenate([dense.astype(np.int64), lexical])), stats
+        return _unique(np.concatenate([dense.astype(np.int64), top])), stats
 
     def stage1(self, terms: dict[str, float], qvec: np.ndarray, qtype: str, snap: Snapshot, rows: np.ndarray,
                *, stats: tuple[float, float, float, float] | None = None) -> tuple[np.ndarray, dict[str, float]]:
@@ -1497,13 +1518,14 @@ class Answerer:
         return np.concatenate([f1, extra, tok], axis=1)
 
     def rank(self, question: str, qvec: np.ndarray, snap: Snapshot, *, article: str | None = None,
-             previous: str | None = None, qtok: tuple[np.ndarray, np.ndarray] | None = None) -> Ranking:
+             previous: str | None = None, qtok: tuple[np.ndarray, np.ndarray] | None = None,
+             lexical: Future[tuple[np.ndarray, float, float]] | None = None) -> Ranking:
         """Rank the sentences in scope for a question whose vector is qvec (and word pieces qtok, when the
-        snapshot keeps pieces: without them the plain weights rank)."""
+        snapshot keeps pieces: without them the plain weights rank); lexical: lexical_top() of its terms."""
         words = tokenize([question])[0]
         terms = _query_terms(words, previous)
         qtype = question_type(question)
-        rows, stats = self._candidates(terms, qvec, snap, article)
+        rows, stats = self._candidates(terms, qvec, snap, article, lexical)
         f1, ev = self.stage1(terms, qvec, qtype, snap, rows, stats=stats)
         s1 = f1 @ self._w1
         m = min(STAGE2_CANDIDATES, len(rows))
@@ -1557,8 +1579,9 @@ class Answerer:
             return Answer(q, "No article is indexed yet, so there is nothing to answer from.", True, query=query)
         if article is not None:
             self.scope_rows(snap, article)  # unknown article: a clear error before any work
+        lexical = self.lexical_top(q, snap, article=article, previous=previous)  # runs beside the encode
         qvec, qtok = self.encode_query(q, previous, pieces=self.token_scorer(snap) is not None)
-        rk = self.rank(q, qvec, snap, article=article, previous=previous, qtok=qtok)
+        rk = self.rank(q, qvec, snap, article=article, previous=previous, qtok=qtok, lexical=lexical)
         if not len(rk.rows):
             return Answer(q, "The chosen article has no sentences to answer from.", True, query=query)
         ranked = [self._cite(snap, int(r), n + 1, float(s)) for n, (r, s) in enumerate(zip(rk.rows[:k], rk.scores[:k]))]

@@ -198,6 +198,55 @@ def test_candidate_path_cites_what_the_full_scan_cites(seed_assistant, monkeypat
     assert not any(g.abstained for g in got)
 
 
+def test_a_large_scopes_bm25_top_list_is_made_beside_the_encode(seed_assistant, monkeypatch) -> None:
+    """Above FULL_SCAN_LIMIT the BM25 top list needs only the question's words: run() starts it in a worker before
+    the question is embedded and the candidates take it from there; it is the list made in line, and below the limit
+    none is made."""
+    import importlib
+    import threading
+
+    import numpy as np
+
+    answer = importlib.import_module("retrieval.answer")
+    a, snap = seed_assistant.answerer, seed_assistant.store.snapshot
+    q = "Who oversees the legion?"
+    assert a.lexical_top(q, snap) is None  # the seed article alone is below the limit: every sentence is scanned
+    monkeypatch.setattr(answer, "FULL_SCAN_LIMIT", 0)
+    monkeypatch.setattr(answer, "LEXICAL_CANDIDATES", 8)
+    ix = a.index(snap)
+    terms = a.query_terms(q)
+    inline = ix.sent.top_stats(terms, 8)
+    calls: list[str] = []
+    threads: list[str] = []
+    top_stats, encode, start = ix.sent.top_stats, a.encode_query, a.lexical_top
+
+    def recording_top(*args, **kw):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return top_stats(*args, **kw)
+
+    def recording_start(*args, **kw):  # type: ignore[no-untyped-def]
+        calls.append("top list started")
+        return start(*args, **kw)
+
+    def recording_encode(*args, **kw):  # type: ignore[no-untyped-def]
+        calls.append("encode")
+        return encode(*args, **kw)
+
+    monkeypatch.setattr(ix.sent, "top_stats", recording_top)
+    monkeypatch.setattr(a, "lexical_top", recording_start)
+    monkeypatch.setattr(a, "encode_query", recording_encode)
+    fut = start(q, snap)
+    got = fut.result()
+    assert np.array_equal(got[0], inline[0]) and got[1:] == pytest.approx(inline[1:])
+    threads.clear()
+    ans = a.run(q)
+    assert calls == ["top list started", "encode"]
+    assert len(threads) == 1 and threads[0].startswith("lexical-top") and threads[0] != threading.current_thread().name
+    assert "overseen" in ans.citations[0].text
+    rows, _ = a._candidates(terms, a.encode_query(q)[0], snap, None, fut)
+    assert set(inline[0].tolist()) <= set(rows.tolist())
+
+
 def test_candidates_are_standardised_over_the_whole_index(seed_assistant, monkeypatch) -> None:
     """Above FULL_SCAN_LIMIT stage 1 sees only the top lists' rows; their dense and BM25 z-scores are still those of
     the whole index (among the candidates alone they were not, and P@1 fell; bench/PERF.md, session 9)."""

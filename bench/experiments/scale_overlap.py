@@ -1,0 +1,114 @@
+"""Session 12: at 1,000,000 passages, the BM25 top list made beside the question's encode (shipped) instead of beside
+the FAISS search after it, and FAISS splitting one query's probes over the cores (IndexIVF.parallel_mode 1: not
+shipped, no gain). Builds bench.perf's 1M snapshot once, then times the answerer before and after, and the bare
+encode, interleaved on the same questions (same rankings checked first).
+REPS=6 python bench/experiments/scale_overlap.py [N]; PROFILE=1 adds a cProfile of the shipped path."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from bench import perf  # noqa: E402
+import importlib  # noqa: E402
+
+A = importlib.import_module("retrieval.answer")  # (retrieval.answer the module, not the function)
+
+
+class Before(A.Answerer):
+    """Session 11's large-scope path: the FAISS search in a worker beside the BM25 top list in this thread, both
+    after the encode (the product's code before session 12)."""
+
+    def lexical_top(self, question, snap, *, article=None, previous=None):  # type: ignore[no-untyped-def]
+        return None
+
+    def _candidates(self, terms, qvec, snap, article, lexical=None):  # type: ignore[no-untyped-def]
+        lo, hi = self._bounds(snap, article)
+        if hi - lo <= A.FULL_SCAN_LIMIT:
+            return self.scope_rows(snap, article), None
+        k = A.CANDIDATES
+        search = A._lexical_pool().submit(snap.index.search, qvec[None, :].astype(np.float32),
+                                          k if article is None else 4 * k)
+        ix = self.index(snap)
+        try:
+            lexical, bmean, bsd = ix.sent.top_stats(terms, A.LEXICAL_CANDIDATES, lo, hi)
+        finally:
+            _, ids = search.result()
+        dense = ids[0][(ids[0] >= lo) & (ids[0] < hi)]
+        stats = None
+        if article is None and ix.vsum is not None:
+            stats = (*A._moments(float(ix.vsum @ qvec), float((ix.vmom @ qvec) @ qvec), hi - lo), bmean, bsd)
+        return A._unique(np.concatenate([dense.astype(np.int64), lexical])), stats
+
+
+def main() -> None:
+    from retrieval import Assistant
+    from retrieval.store import Store, build_faiss
+
+    N = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    enc = perf.make_encoder("onnx")
+    work = Path("/tmp/exp/corpus")
+    corpus = Assistant(articles=perf.squad_articles(False), index_dir=work, encoder=enc)
+    corpus.warm_up()
+    snap0 = corpus.store.snapshot
+    rng = np.random.default_rng(0)
+    vecs, anchors = perf.scale_vectors(np.ascontiguousarray(snap0.vectors, dtype=np.float32), N, rng)
+    t = time.perf_counter()
+    ivf = build_faiss(vecs, exact_limit=0)
+    print(f"ivf {time.perf_counter() - t:.0f} s", flush=True)
+    snap = perf.scale_snapshot(snap0, vecs, anchors, ivf, rng)
+    store = Store(Path(tempfile.mkdtemp(prefix="exp-scale-")), enc)
+    store._snapshot = snap
+    now, before = A.Answerer(store), Before(store)
+    now.warm_up()
+    before._built = now._built  # the same lexical index
+
+    def with_mode(answerer, mode):  # type: ignore[no-untyped-def]
+        def run(q):  # type: ignore[no-untyped-def]
+            ivf.parallel_mode = mode
+            return answerer.run(q)
+        return run
+
+    qs = perf.squad_questions(100)
+    for q in qs[:20]:
+        a, b = with_mode(now, 0)(q), with_mode(before, 0)(q)
+        assert [c.text for c in a.ranked] == [c.text for c in b.ranked] and a.abstained == b.abstained, q
+    bare = perf.bare_encode(enc.model)
+    fns = {"before (S11)": with_mode(before, 0), "BM25 beside the encode (shipped)": with_mode(now, 0),
+           "+ FAISS probes on both cores": with_mode(now, 1), "bare encode": bare}
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for rep in range(int(os.environ.get("REPS", 3))):
+        for i, q in enumerate(qs):
+            order = list(fns) if (i + rep) % 2 else list(fns)[::-1]
+            for name in order:
+                t = time.perf_counter()
+                fns[name](q)
+                times[name].append((time.perf_counter() - t) * 1000)
+    b = np.median(times["bare encode"])
+    for name, v in times.items():
+        print(f"{name:40s} p50 {np.median(v):6.2f} ms  p95 {np.percentile(v, 95):6.2f}  ratio {np.median(v) / b:.2f}x")
+    if os.environ.get("PROFILE"):
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.enable()
+        ivf.parallel_mode = 0
+        for q in qs * 2:
+            now.run(q)
+        prof.disable()
+        pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
+
+
+if __name__ == "__main__":
+    main()
