@@ -50,6 +50,35 @@ class Before(A.Answerer):
         return A._unique(np.concatenate([dense.astype(np.int64), lexical])), stats
 
 
+def quality(run) -> str:  # type: ignore[no-untyped-def]
+    """Ranking P@1 / R@3 (abstention ignored) of 400 squad-v1.1-dev questions asked of the whole 1M index (their
+    articles are among its real ones), a sentence being right as score.py decides it (an answer, in the paragraph)."""
+    import json
+
+    from retrieval.score_ref import body_paragraphs, norm
+
+    path = perf.SHARED / "squad" / "squad-v1.1-dev.jsonl"
+    qs = [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    qs = [q for q in qs if q["kind"] == "answerable"]
+    qs = [qs[i] for i in np.random.default_rng(3).permutation(len(qs))[:400]]
+    pars: dict[str, list[str]] = {}
+
+    def right(q, text: str) -> bool:  # type: ignore[no-untyped-def]
+        s = norm(text)
+        if not any(norm(a) in s for a in q["answers"]):
+            return False
+        if q["article"] not in pars:
+            pars[q["article"]] = [norm(p) for p in body_paragraphs(path.parent / q["article"])]
+        return s in pars[q["article"]][q["paragraph"]]
+
+    p1 = r3 = 0
+    for q in qs:
+        ranked = [c.text for c in run(q["question"]).ranked[:3]]
+        p1 += bool(ranked) and right(q, ranked[0])
+        r3 += any(right(q, t) for t in ranked)
+    return f"P@1 {p1 / len(qs):.4f}  R@3 {r3 / len(qs):.4f}  ({len(qs)} questions)"
+
+
 def main() -> None:
     from retrieval import Assistant
     from retrieval.store import Store, build_faiss
@@ -82,9 +111,26 @@ def main() -> None:
     for q in qs[:20]:
         a, b = with_mode(now, 0)(q), with_mode(before, 0)(q)
         assert [c.text for c in a.ranked] == [c.text for c in b.ranked] and a.abstained == b.abstained, q
+    ivf.parallel_mode = 0
+
+    def lists(dense: int, lexical: int):  # type: ignore[no-untyped-def]
+        def run(q):  # type: ignore[no-untyped-def]
+            A.CANDIDATES, A.LEXICAL_CANDIDATES = dense, lexical
+            try:
+                return now.run(q)
+            finally:
+                A.CANDIDATES, A.LEXICAL_CANDIDATES = 128, 256
+        return run
+
+    sizes = [(128, 256), (128, 128), (64, 128)]
+    if os.environ.get("QUALITY"):
+        for d, lx in sizes:
+            print(f"top lists dense {d} + BM25 {lx}: " + quality(lists(d, lx)), flush=True)
     bare = perf.bare_encode(enc.model)
     fns = {"before (S11)": with_mode(before, 0), "BM25 beside the encode (shipped)": with_mode(now, 0),
            "+ FAISS probes on both cores": with_mode(now, 1), "bare encode": bare}
+    for d, lx in sizes[1:]:
+        fns[f"shipped, top lists {d} + {lx}"] = lists(d, lx)
     times: dict[str, list[float]] = {k: [] for k in fns}
     for rep in range(int(os.environ.get("REPS", 3))):
         for i, q in enumerate(qs):
