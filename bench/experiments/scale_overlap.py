@@ -85,7 +85,7 @@ def main() -> None:
 
     N = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     enc = perf.make_encoder("onnx")
-    work = Path("/tmp/exp/corpus")
+    work = Path(tempfile.gettempdir()) / "exp-corpus"
     corpus = Assistant(articles=perf.squad_articles(False), index_dir=work, encoder=enc)
     corpus.warm_up()
     snap0 = corpus.store.snapshot
