@@ -19,6 +19,7 @@ store's IVF; then the full answer path over N passages).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import gc
 import io
@@ -37,7 +38,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -359,24 +360,31 @@ def run_child(code: str, env: dict[str, str]) -> tuple[float, float]:
     return wall, hwm
 
 
-def app_start(index: str, env: dict[str, str]) -> tuple[float, float]:
-    """Seconds from `python app.py` to its first /api/ask answer (polled every 10 ms), and its peak RSS (MB) then."""
-    import httpx
-
+@contextlib.contextmanager
+def app_process(index: str, env: dict[str, str], *, output: bool = False) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`python app.py` serving an index dir on a free port, stopped on exit: (the process, its base URL); output=True
+    keeps its output in a pipe (read for a failure message), else it is discarded."""
     port = _free_port()
-    t = time.perf_counter()
+    out = subprocess.PIPE if output else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--index-dir", index], cwd=ROOT,
-                            env=dict(env, PYTHONUNBUFFERED="1"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=dict(env, PYTHONUNBUFFERED="1"), stdout=out, stderr=subprocess.STDOUT, text=True)
     try:
-        wall = _poll_server(proc, t, lambda c: _ask_api(c, f"http://127.0.0.1:{port}", SEED_QUESTIONS[0]),
-                            "app.py did not answer", every=0.01)
-        return wall, hwm_mb(proc.pid)
+        yield proc, f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def app_start(index: str, env: dict[str, str]) -> tuple[float, float]:
+    """Seconds from `python app.py` to its first /api/ask answer (polled every 10 ms), and its peak RSS (MB) then."""
+    t = time.perf_counter()
+    with app_process(index, env) as (proc, base):
+        wall = _poll_server(proc, t, lambda c: _ask_api(c, base, SEED_QUESTIONS[0]), "app.py did not answer",
+                            every=0.01)
+        return wall, hwm_mb(proc.pid)
 
 
 def byte_compile(args) -> str:  # type: ignore[no-untyped-def]
@@ -560,13 +568,9 @@ def section_http(rep: Report, args, work: Path, assistant, backend: str, cold: d
     # measured before and after the load tests (the load from other processes moves): the floor is their mean
     inproc_runs = [in_process()]
     byte_compile(args)
-    port = _free_port()
-    env = dict(os.environ, RETRIEVAL_BACKEND=backend, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, RETRIEVAL_BACKEND=backend, HF_HUB_OFFLINE="1")
     t_start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--index-dir", str(work / "seed-index")],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
+    with app_process(str(work / "seed-index"), env, output=True) as (proc, base):
         def chat_page(c: httpx.Client) -> bool:
             return c.get(f"{base}/", timeout=2).status_code == 200
 
@@ -595,12 +599,6 @@ def section_http(rep: Report, args, work: Path, assistant, backend: str, cold: d
         results["gradio /ask"] = load_test(_ask_gradio, base, SEED_QUESTIONS, args.clients, secs, proc.pid)
         server_hwm = hwm_mb(proc.pid)
         inproc_runs.append(in_process())
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     inproc = float(np.mean([r[0] for r in inproc_runs]))
     inproc_cpu = float(np.mean([r[1] for r in inproc_runs]))
     for name, r in results.items():
@@ -845,7 +843,7 @@ def _poll_server(proc: subprocess.Popen, t_start: float, ready: Callable[[httpx.
             except httpx.HTTPError:
                 pass
             time.sleep(every)
-    raise RuntimeError(f"{failure}: " + (proc.stdout.read() if proc.poll() is not None else ""))
+    raise RuntimeError(f"{failure}: " + (proc.stdout.read() if proc.stdout and proc.poll() is not None else ""))
 
 
 def _reset_hwm() -> bool:
