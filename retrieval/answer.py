@@ -1254,12 +1254,7 @@ class Answerer:
     # ---- ranking --------------------------------------------------------------------------------
     def scope_rows(self, snap: Snapshot, article: str | None) -> np.ndarray:
         """Row numbers of the sentences in scope: one article's, or all."""
-        if article is not None:
-            if article not in snap.offsets:
-                raise QuestionError(f"there is no article with id {article!r}")
-            lo, hi = snap.offsets[article]
-            return self.index(snap).range_rows(lo, hi)
-        return self.index(snap).range_rows(0, len(snap.sentences))
+        return self.index(snap).range_rows(*self._bounds(snap, article))
 
     def candidates(self, terms: dict[str, float], qvec: np.ndarray, snap: Snapshot, article: str | None) -> np.ndarray:
         """All rows in scope when small; otherwise the union of FAISS and BM25 top lists within scope (ascending).
