@@ -142,6 +142,34 @@ def main() -> None:
     b = np.median(times["bare encode"])
     for name, v in times.items():
         print(f"{name:40s} p50 {np.median(v):6.2f} ms  p95 {np.percentile(v, 95):6.2f}  ratio {np.median(v) / b:.2f}x")
+    if os.environ.get("STAGES"):  # each stage of the shipped path wrapped with a timer (no profiler overhead)
+        spent: dict[str, float] = {}
+
+        def timed(name, fn):  # type: ignore[no-untyped-def]
+            def run(*a, **kw):  # type: ignore[no-untyped-def]
+                t = time.perf_counter()
+                try:
+                    return fn(*a, **kw)
+                finally:
+                    spent[name] = spent.get(name, 0.0) + time.perf_counter() - t
+            return run
+
+        ix = now.index(snap)
+        for name in ("encode_query", "_candidates", "stage1", "stage2", "lexical_top", "abstain_probability"):
+            setattr(now, name, timed(name, getattr(now, name)))
+        for name in ("at",):
+            for part in ("sent", "para", "prefix"):
+                obj = getattr(ix, part)
+                setattr(obj, name, timed(f"{part}.{name}", getattr(obj, name)))
+        snap.index.search = timed("faiss search", snap.index.search)
+        ivf.parallel_mode = 0
+        t0, n = time.perf_counter(), 0
+        for q in qs * 3:
+            now.run(q)
+            n += 1
+        print(f"per answer {(time.perf_counter() - t0) / n * 1000:.2f} ms, by stage (ms):")
+        for name, v in sorted(spent.items(), key=lambda kv: -kv[1]):
+            print(f"  {name:22s} {v / n * 1000:.3f}")
     if os.environ.get("PROFILE"):
         import cProfile
         import pstats
