@@ -91,14 +91,19 @@ def test_best_match_is_the_same_whichever_way_the_rows_are_read() -> None:
         np.testing.assert_allclose(scorer._best(q, rows), brute(rows), atol=1e-6)
 
 
-def test_the_float16_table_converts_every_value_as_numpy_does(tmp_path, monkeypatch) -> None:
-    """tokens._as_float32 gives astype's float32 bits for all 65,536 float16 patterns (zeros, subnormals, infinities,
-    NaN payloads), from a memory-mapped file too; a scorer without the float32 copy, which converts its candidates'
-    pieces with it, finds exactly the maxima of one that keeps the copy."""
+def test_the_float16_cast_converts_every_value_as_numpy_does(tmp_path, monkeypatch) -> None:
+    """tokens._as_float32 (ONNX Runtime's Cast) gives astype's float32 bits for all 65,536 float16 patterns but NaNs
+    (zeros, subnormals, infinities; every NaN stays a NaN), in any shape, from a memory-mapped file too; a scorer
+    without the float32 copy, which converts its candidates' pieces with it, finds exactly the maxima of one that
+    keeps the copy."""
     import retrieval.tokens as tokens_mod
 
     every = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
-    assert np.array_equal(tokens_mod._as_float32(every).view(np.uint32), every.astype(np.float32).view(np.uint32))
+    got, want = tokens_mod._as_float32(every), every.astype(np.float32)
+    nan = np.isnan(want)
+    assert got.dtype == np.float32 and got.shape == want.shape and nan.sum() == 2046
+    assert np.array_equal(got[~nan].view(np.uint32), want[~nan].view(np.uint32)) and np.isnan(got[nan]).all()
+    assert np.array_equal(tokens_mod._as_float32(every[:4096].reshape(16, 16, 16)), want[:4096].reshape(16, 16, 16))
     np.save(tmp_path / "v.npy", every.reshape(256, 256))
     mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
     assert np.array_equal(tokens_mod._as_float32(mapped[[5, 0, 255]]).view(np.uint32),

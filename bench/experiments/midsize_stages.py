@@ -8,6 +8,8 @@ import os
 import sys
 import tempfile
 import time
+
+import numpy as np
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,3 +55,40 @@ for rep in range(3):
 tot = time.perf_counter() - t0
 print(f"{len(snap.sentences)} sentences: per answer {tot/n*1000:.2f} ms")
 for kk, v in sorted(T.items(), key=lambda x: -x[1]): print(f"  {kk:20s} {v/n*1000:.3f} ms")
+
+if os.environ.get("AB"):  # the float16 -> float32 cast of session 12 against the lookup table before it
+    import retrieval.tokens as tokens_mod
+
+    cast = tokens_mod._as_float32
+    table = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32)
+
+    def by_table(half):  # type: ignore[no-untyped-def]
+        return np.take(table, np.asarray(half, dtype=np.float16).view(np.uint16))
+
+    b = A.Answerer(store)
+    b.warm_up()
+    bare = perf.bare_encode(enc.model)
+
+    def with_cast(fn):  # type: ignore[no-untyped-def]
+        def run(q):  # type: ignore[no-untyped-def]
+            tokens_mod._as_float32 = fn
+            try:
+                return b.run(q)
+            finally:
+                tokens_mod._as_float32 = cast
+        return run
+
+    for q in qs[:20]:
+        x, y = with_cast(by_table)(q), with_cast(cast)(q)
+        assert [c.text for c in x.ranked] == [c.text for c in y.ranked] and x.abstained == y.abstained
+    fns = {"lookup table (before)": with_cast(by_table), "onnxruntime Cast (shipped)": with_cast(cast), "bare encode": bare}
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for rnd in range(3):
+        for i, q in enumerate(qs):
+            for name in (list(fns) if (i + rnd) % 2 else list(fns)[::-1]):
+                t = time.perf_counter()
+                fns[name](q)
+                times[name].append((time.perf_counter() - t) * 1000)
+    floor = np.median(times["bare encode"])
+    for name, v in times.items():
+        print(f"{name:28s} p50 {np.median(v):6.2f} ms  p95 {np.percentile(v, 95):6.2f}  ratio {np.median(v) / floor:.2f}x")
