@@ -1,6 +1,8 @@
 """Session 12: where a mid-size library's answer goes. The SQuAD corpus copied K times into one index (as bench.perf's
 sizes section builds it), each stage of the answerer wrapped with a timer, 100 squad questions x 3 rounds.
-    python bench/experiments/midsize_stages.py K     (K = 1: 3,741 sentences; 2: 7,482, the last full scan)"""
+    python bench/experiments/midsize_stages.py K     (K = 1: 3,741 sentences; 2: 7,482, the last full scan)
+AB=1 adds the pieces' float16 cast by ONNX Runtime (shipped) against the lookup table before it, interleaved with the
+bare encode."""
 
 import dataclasses
 import importlib
@@ -8,13 +10,15 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(ROOT / "bench" / "experiments"))
+from _timing import race  # noqa: E402
 from bench import perf
 from retrieval import Assistant
 from retrieval.store import Snapshot, Store
@@ -82,13 +86,4 @@ if os.environ.get("AB"):  # the float16 -> float32 cast of session 12 against th
         x, y = with_cast(by_table)(q), with_cast(cast)(q)
         assert [c.text for c in x.ranked] == [c.text for c in y.ranked] and x.abstained == y.abstained
     fns = {"lookup table (before)": with_cast(by_table), "onnxruntime Cast (shipped)": with_cast(cast), "bare encode": bare}
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for rnd in range(3):
-        for i, q in enumerate(qs):
-            for name in (list(fns) if (i + rnd) % 2 else list(fns)[::-1]):
-                t = time.perf_counter()
-                fns[name](q)
-                times[name].append((time.perf_counter() - t) * 1000)
-    floor = np.median(times["bare encode"])
-    for name, v in times.items():
-        print(f"{name:28s} p50 {np.median(v):6.2f} ms  p95 {np.percentile(v, 95):6.2f}  ratio {np.median(v) / floor:.2f}x")
+    race(fns, qs, 3)

@@ -16,8 +16,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench" / "experiments"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _timing import race  # noqa: E402
 from bench import perf  # noqa: E402
 import importlib  # noqa: E402
 
@@ -131,17 +133,7 @@ def main() -> None:
            "+ FAISS probes on both cores": with_mode(now, 1), "bare encode": bare}
     for d, lx in sizes[1:]:
         fns[f"shipped, top lists {d} + {lx}"] = lists(d, lx)
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for rep in range(int(os.environ.get("REPS", 3))):
-        for i, q in enumerate(qs):
-            order = list(fns) if (i + rep) % 2 else list(fns)[::-1]
-            for name in order:
-                t = time.perf_counter()
-                fns[name](q)
-                times[name].append((time.perf_counter() - t) * 1000)
-    b = np.median(times["bare encode"])
-    for name, v in times.items():
-        print(f"{name:40s} p50 {np.median(v):6.2f} ms  p95 {np.percentile(v, 95):6.2f}  ratio {np.median(v) / b:.2f}x")
+    race(fns, qs, int(os.environ.get("REPS", 3)))
     if os.environ.get("STAGES"):  # each stage of the shipped path wrapped with a timer (no profiler overhead)
         spent: dict[str, float] = {}
 
