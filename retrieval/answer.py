@@ -1254,7 +1254,8 @@ class Answerer:
     # ---- ranking --------------------------------------------------------------------------------
     def scope_rows(self, snap: Snapshot, article: str | None) -> np.ndarray:
         """Row numbers of the sentences in scope: one article's, or all."""
-        return self.index(snap).range_rows(*self._bounds(snap, article))
+        lo, hi = self._bounds(snap, article)  # (an unknown article is refused before the index is touched)
+        return self.index(snap).range_rows(lo, hi)
 
     def candidates(self, terms: dict[str, float], qvec: np.ndarray, snap: Snapshot, article: str | None) -> np.ndarray:
         """All rows in scope when small; otherwise the union of FAISS and BM25 top lists within scope (ascending).
@@ -1572,8 +1573,7 @@ class Answerer:
         query = f"{previous} {q}" if previous else q
         if not snap.sentences:
             return Answer(q, "No article is indexed yet, so there is nothing to answer from.", True, query=query)
-        if article is not None:
-            self.scope_rows(snap, article)  # unknown article: a clear error before any work
+        self._bounds(snap, article)  # an unknown article: a clear error before any work
         lexical = self.lexical_top(q, snap, article=article, previous=previous)  # runs beside the encode
         qvec, qtok = self.encode_query(q, previous, pieces=self.token_scorer(snap) is not None)
         rk = self.rank(q, qvec, snap, article=article, previous=previous, qtok=qtok, lexical=lexical)
