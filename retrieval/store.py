@@ -32,6 +32,8 @@ EXACT_LIMIT = 10_000
 #: An IVF query probes lists enough to scan about this many vectors: at 20,000 vectors (512 lists) 16 probed lists
 #: found 0.975 of the exact top 10, 64 lists 0.993 and 128 lists 0.999 (bench/PERF.md, session 9).
 IVF_SCAN = 4096
+#: How an IVF index codes its lists' vectors (see build_faiss).
+IVF_CODE = faiss.ScalarQuantizer.QT_fp16
 #: Word-piece vectors (~11 KB a sentence on disk, memory-mapped) are kept while an index holds at most this many
 #: sentences; above it the answerer ranks without them (weights fitted for that case, see bench/fit.py).
 TOKEN_LIMIT = 50_000
@@ -39,8 +41,10 @@ TOKEN_LIMIT = 50_000
 TOKEN_FILES = {"token_vectors": "tokens", "token_ids": "tokids", "token_offsets": "tokoff"}
 #: ... and of the sentences' vectors read in their paragraph (retrieval/context.py), kept with the token vectors.
 CONTEXT_FILES = {"token_context": "tokctx"}
+#: ... and of the exact sentence vectors, kept beside an index that does not hold them (IVF; a flat index does).
+VECTOR_FILES = {"sentence_vectors": "sentvec"}
 #: Every .npy file an index may hold.
-_NPY_FILES = {**TOKEN_FILES, **CONTEXT_FILES}
+_NPY_FILES = {**TOKEN_FILES, **CONTEXT_FILES, **VECTOR_FILES}
 
 #: Temporary files older than this are leftovers of a killed build and are removed at the next save.
 STALE_TMP_SECONDS = 600
@@ -90,10 +94,13 @@ def _nprobe(nlist: int, n: int) -> int:
 
 def build_faiss(vectors: np.ndarray, *, exact_limit: int = EXACT_LIMIT, previous: faiss.Index | None = None,
                 kept: int = 0) -> faiss.Index:
-    """Choose the index type by size: exact inner product when small, IVFFlat above exact_limit.
+    """Choose the index type by size: exact inner product when small, IVF with float16 lists above exact_limit.
 
     HNSW inserts ~400-1,000 vectors/s on 2 cores (1M would take most of an hour); IVF builds 1M in about a minute
-    with recall@10 >= 0.99 against exact search (bench.perf). The index file keeps nprobe.
+    with recall@10 >= 0.99 against exact search (bench.perf). The index file keeps nprobe. The answerer scores
+    FAISS's candidates with the exact vectors (Snapshot.vectors, saved beside an IVF index), so the lists need only
+    pick them: float16 codes (IVF_CODE) take half the memory of float32 ones and found the same top 128 at 1M
+    (bench/experiments/ivf_sq.py, session 13).
 
     previous: the index these vectors replace, whose first `kept` vectors are their first `kept` rows. An IVF index
     trained for about this many vectors is reused (REUSE_NLIST): when it holds exactly those rows (an article added
@@ -105,8 +112,8 @@ def build_faiss(vectors: np.ndarray, *, exact_limit: int = EXACT_LIMIT, previous
         index: faiss.Index = faiss.IndexFlatIP(dim)
     else:
         old = _reusable_ivf(previous, n, dim)
-        if old is not None and kept == old.ntotal:
-            index = faiss.clone_index(old)
+        if old is not None and kept == old.ntotal and _is_ivf_fp16(old):  # (an IVFFlat of an older build: its
+            index = faiss.clone_index(old)                                  # centroids only, below)
             index.nprobe = _nprobe(index.nlist, n)
             index.add(np.ascontiguousarray(vectors[kept:], dtype=np.float32))
             return index
@@ -116,7 +123,7 @@ def build_faiss(vectors: np.ndarray, *, exact_limit: int = EXACT_LIMIT, previous
             quantizer.add(faiss.downcast_index(old.quantizer).reconstruct_n(0, nlist))
         else:
             nlist = ivf_params(n)[0]
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, IVF_CODE, faiss.METRIC_INNER_PRODUCT)
         index.referenced_objects = [quantizer]  # keep the quantizer alive as long as the index
         if old is None:
             index.cp.niter = 10
@@ -124,9 +131,8 @@ def build_faiss(vectors: np.ndarray, *, exact_limit: int = EXACT_LIMIT, previous
             sample = vectors[rng.choice(n, min(n, 40 * nlist), replace=False)]
             index.train(np.ascontiguousarray(sample, dtype=np.float32))
         else:
-            index.is_trained = True
+            index.is_trained = True  # (float16 codes need no training of their own)
         index.nprobe = _nprobe(nlist, n)
-        index.make_direct_map()  # Store.load reads the vectors back (reconstruct_n)
     if n:
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index
@@ -137,12 +143,16 @@ def build_faiss(vectors: np.ndarray, *, exact_limit: int = EXACT_LIMIT, previous
 REUSE_NLIST = 1.5
 
 
-def _reusable_ivf(previous: faiss.Index | None, n: int, dim: int) -> faiss.IndexIVFFlat | None:
-    """previous as an IVFFlat index worth reusing for n vectors of dim, or None."""
+def _is_ivf_fp16(index: faiss.Index) -> bool:
+    return isinstance(index, faiss.IndexIVFScalarQuantizer) and index.sq.qtype == IVF_CODE
+
+
+def _reusable_ivf(previous: faiss.Index | None, n: int, dim: int) -> faiss.IndexIVF | None:
+    """previous as an IVF index (this build's, or an IVFFlat of an older one) worth reusing for n vectors of dim."""
     if previous is None:
         return None
     old = faiss.downcast_index(previous)
-    if not isinstance(old, faiss.IndexIVFFlat) or old.d != dim or not old.is_trained:
+    if not (isinstance(old, faiss.IndexIVFFlat) or _is_ivf_fp16(old)) or old.d != dim or not old.is_trained:
         return None
     ratio = ivf_params(n)[0] / old.nlist
     return old if 1 / REUSE_NLIST <= ratio <= REUSE_NLIST else None
@@ -281,7 +291,16 @@ class Store:
         count = sum(len(a.sentences) for a in articles.values())
         if index.ntotal != count or index.d != self.encoder.dimension or manifest.get("count") != count:
             raise IndexCorrupt(f"{self.directory}: the index holds {index.ntotal} vectors for {count} sentences")
-        vectors = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
+        (role,) = VECTOR_FILES
+        if role in files:  # an IVF index's exact vectors (its lists hold float16 codes)
+            vectors = self._read_npy(files, role)
+            if vectors.shape != (count, self.encoder.dimension) or vectors.dtype != np.float32:
+                raise IndexCorrupt(f"{self.directory / files[role]['name']}: sentence vectors of shape "
+                                   f"{vectors.shape} ({vectors.dtype}) for {count} sentences")
+        elif not isinstance(faiss.downcast_index(index), (faiss.IndexFlat, faiss.IndexIVFFlat)):
+            raise IndexCorrupt(f"{mpath}: the manifest names no sentence vectors for a {type(index).__name__}")
+        else:  # a flat index holds them exactly (as does an IVFFlat, which builds before session 13 made)
+            vectors = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
         offsets = {aid: (lo, lo + len(a.sentences)) for aid, a, lo in _ranges(articles)}
         sentences = [s for a in articles.values() for s in a.sentences]
         tokens = self._load_tokens(files, count, manifest.get("context"))
@@ -440,18 +459,21 @@ class Store:
                                ensure_ascii=False).encode("utf-8")
         write_atomic(self.directory / vec_name, vec_bytes)
         write_atomic(self.directory / art_name, art_bytes)
-        token_files = {}
+        npy_files = {}
+        arrays: dict[str, np.ndarray] = {}
+        if not isinstance(faiss.downcast_index(snap.index), faiss.IndexFlat):  # (its lists hold float16 codes)
+            arrays.update(dict.fromkeys(VECTOR_FILES, np.asarray(snap.vectors, dtype=np.float32)))
         if snap.tokens is not None:
-            arrays = dict(zip(TOKEN_FILES, (snap.tokens.vectors, snap.tokens.ids, snap.tokens.offsets)))
+            arrays.update(zip(TOKEN_FILES, (snap.tokens.vectors, snap.tokens.ids, snap.tokens.offsets)))
             if snap.tokens.context is not None:
                 arrays.update(dict.fromkeys(CONTEXT_FILES, np.asarray(snap.tokens.context, dtype=np.float32)))
-            for role, arr in arrays.items():
-                buf = io.BytesIO()
-                np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
-                data = buf.getvalue()
-                name = f"{_NPY_FILES[role]}-{gen}.npy"
-                write_atomic(self.directory / name, data)
-                token_files[role] = {"name": name, "sha256": hashlib.sha256(data).hexdigest()}
+        for role, arr in arrays.items():
+            buf = io.BytesIO()
+            np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+            data = buf.getvalue()
+            name = f"{_NPY_FILES[role]}-{gen}.npy"
+            write_atomic(self.directory / name, data)
+            npy_files[role] = {"name": name, "sha256": hashlib.sha256(data).hexdigest()}
         manifest = {
             "format_version": FORMAT_VERSION, "version": gen, "model": self.encoder.name,
             "dimension": self.encoder.dimension, "count": len(snap.sentences),
@@ -459,7 +481,7 @@ class Store:
             **({"context": context_params()} if snap.tokens is not None and snap.tokens.context is not None else {}),
             "files": {"vectors": {"name": vec_name, "sha256": hashlib.sha256(vec_bytes).hexdigest()},
                       "articles": {"name": art_name, "sha256": hashlib.sha256(art_bytes).hexdigest()},
-                      **token_files},
+                      **npy_files},
             "articles": {a.id: {"sha256": a.sha256, "title": a.title, "path": a.path, "sentences": len(a.sentences)}
                          for a in snap.articles.values()},
         }
