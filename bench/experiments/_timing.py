@@ -25,3 +25,19 @@ def race(fns: dict[str, Callable[[str], Any]], questions: list[str], rounds: int
         print(f"{name:{width}s} p50 {np.median(v):6.2f} ms  p95 {np.percentile(v, 95):6.2f}  "
               f"ratio {np.median(v) / base:.2f}x")
     return times
+
+
+def line_profile(fns: list[Callable[..., Any]], body: Callable[[], int]) -> None:
+    """body() (returning how many answers it gave) under line_profiler (a development tool: `pip install
+    line_profiler`) with fns profiled line by line; prints ms per answer, then every line's time in ms."""
+    from line_profiler import LineProfiler
+
+    prof = LineProfiler()
+    for fn in fns:
+        prof.add_function(fn)
+    t0 = time.perf_counter()
+    prof.enable_by_count()
+    n = body()
+    prof.disable_by_count()
+    print(f"{(time.perf_counter() - t0) / n * 1000:.2f} ms per answer under the line profiler")
+    prof.print_stats(output_unit=1e-3, stripzeros=True)

@@ -1,6 +1,6 @@
 """Session 13: at 1,000,000 passages, FAISS searched in a worker while stage 1 reads the BM25 top list's rows
 (bench/experiments/faiss_beside_stage1.patch, Answerer._candidates_stage1: not shipped, slower), against session 12's path (FAISS in the calling thread, then stage 1 over
-all the candidates). Loads the 1M store that stage1_lines.py saved (DIR, default /tmp/exp-1m), checks that both
+all the candidates). Loads the 1M store saved in DIR (default /tmp/exp-1m; made there if missing, _scale.py), checks that both
 give the same rankings and scores, then times both interleaved with the bare encode.
 REPS=3 python bench/experiments/faiss_beside_stage1.py [DIR], with the patch applied (OMP1=1: the pool's threads run FAISS
 on one OpenMP thread)."""
@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench" / "experiments"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _scale import saved_store, warmed  # noqa: E402
 from _timing import race  # noqa: E402
 from bench import perf  # noqa: E402
 
@@ -47,8 +47,6 @@ class Before(A.Answerer):
 
 
 def main() -> None:
-    from retrieval.store import Store
-
     d = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("/tmp/exp-1m")
     if os.environ.get("OMP1"):  # the pool's threads run FAISS on one OpenMP thread
         import faiss
@@ -57,13 +55,8 @@ def main() -> None:
         A._LEXICAL_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lexical-top",
                                              initializer=lambda: faiss.omp_set_num_threads(1))
     enc = perf.make_encoder("onnx")
-    store = Store(d, enc)
-    if not store.load():
-        raise SystemExit(f"{d}: no saved store; run bench/experiments/stage1_lines.py {d} first")
-    now, before = A.Answerer(store), Before(store)
-    t = time.perf_counter()
-    now.warm_up()
-    print(f"warm-up {time.perf_counter() - t:.1f} s", flush=True)
+    store = saved_store(d, enc)
+    now, before = warmed(A.Answerer(store)), Before(store)
     before._built = now._built  # the same lexical index
     qs = perf.squad_questions(100)
     for q in qs:

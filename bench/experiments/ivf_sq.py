@@ -21,17 +21,18 @@ sys.path.insert(0, str(ROOT / "bench" / "experiments"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import faiss  # noqa: E402
+from _scale import corpus_vectors  # noqa: E402
 from _timing import race  # noqa: E402
 from bench import perf  # noqa: E402
 
 A = importlib.import_module("retrieval.answer")
 
 
-def variant(flat: faiss.IndexIVFFlat, vecs: np.ndarray, qtype: int | None, qquant: int | None,
+def variant(base: faiss.IndexIVF, vecs: np.ndarray, qtype: int | None, qquant: int | None,
             residual: bool = True) -> faiss.Index:
-    """An IVF index with flat's centroids: lists coded by qtype (None: float32), the centroids by qquant."""
-    d, nlist = flat.d, flat.nlist
-    cents = faiss.downcast_index(flat.quantizer).reconstruct_n(0, nlist)
+    """An IVF index with base's centroids: lists coded by qtype (None: float32), the centroids by qquant."""
+    d, nlist = base.d, base.nlist
+    cents = faiss.downcast_index(base.quantizer).reconstruct_n(0, nlist)
     if qquant is None:
         quant = faiss.IndexFlatIP(d)
     else:
@@ -48,33 +49,30 @@ def variant(flat: faiss.IndexIVFFlat, vecs: np.ndarray, qtype: int | None, qquan
     ix.train(vecs[rng.choice(len(vecs), min(len(vecs), 40 * nlist), replace=False)])
     for lo in range(0, len(vecs), 100_000):
         ix.add(vecs[lo:lo + 100_000])
-    ix.nprobe = flat.nprobe
+    ix.nprobe = base.nprobe
     return ix
 
 
 def main() -> None:
-    from retrieval import Assistant
     from retrieval.store import Store, build_faiss
 
     N = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     enc = perf.make_encoder("onnx")
-    corpus = Assistant(articles=perf.squad_articles(False), index_dir=Path(tempfile.gettempdir()) / "exp-corpus",
-                       encoder=enc)
-    corpus.warm_up()
-    snap0 = corpus.store.snapshot
-    rng = np.random.default_rng(0)
-    vecs, anchors = perf.scale_vectors(np.ascontiguousarray(snap0.vectors, dtype=np.float32), N, rng)
+    snap0, vecs, anchors, rng = corpus_vectors(N, enc)
     t = time.perf_counter()
-    flat = build_faiss(vecs, exact_limit=0)
-    print(f"IVFFlat built in {time.perf_counter() - t:.0f} s (nlist {flat.nlist}, nprobe {flat.nprobe})", flush=True)
+    shipped = build_faiss(vecs, exact_limit=0)
+    print(f"{type(shipped).__name__} built in {time.perf_counter() - t:.0f} s (nlist {shipped.nlist}, nprobe "
+          f"{shipped.nprobe})", flush=True)
     SQ = faiss.ScalarQuantizer
-    kinds = {"IVFFlat (shipped)": flat}
+    flat = variant(shipped, vecs, None, None)  # (session 12's lists, on the same centroids)
+    kinds = {"IVFFlat (before)": flat}
     for name, qt, qq, res in (("IVF-SQ8", SQ.QT_8bit, None, True), ("IVF-SQ8 direct", SQ.QT_8bit, None, False),
-                              ("IVF-SQfp16", SQ.QT_fp16, None, True), ("IVF-SQfp16 direct", SQ.QT_fp16, None, False),
+                              ("IVF-SQfp16 direct", SQ.QT_fp16, None, False),
                               ("IVF-SQfp16 direct, fp16 centroids", SQ.QT_fp16, SQ.QT_fp16, False)):
         t = time.perf_counter()
-        kinds[name] = variant(flat, vecs, qt, qq, res)
+        kinds[name] = variant(shipped, vecs, qt, qq, res)
         print(f"{name} built in {time.perf_counter() - t:.0f} s", flush=True)
+    kinds["IVF-SQfp16 (shipped: store.build_faiss)"] = shipped
     qs = perf.squad_questions(200)
     qv = enc.encode(qs)
     exact = faiss.IndexFlatIP(vecs.shape[1])

@@ -1,6 +1,6 @@
 """Session 13: at 1,000,000 passages, stage 1 reading its ~1,000 rows' postings from a document-major copy
 (_Postings.index_documents, in the patch) instead of searching each query term's postings for the rows. Loads the 1M
-store that stage1_lines.py saved (DIR, default /tmp/exp-1m; made there if missing), checks that both give the same
+store saved in DIR (default /tmp/exp-1m; made there if missing, _scale.py), checks that both give the same
 rankings, then times both interleaved with the bare encode.
 REPS=3 python bench/experiments/postings_by_doc.py [DIR], with bench/experiments/postings_by_doc.patch applied (not
 shipped: slower, see bench/PERF.md session 13)."""
@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,6 +17,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench" / "experiments"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _scale import saved_store, warmed  # noqa: E402
 from _timing import race  # noqa: E402
 from bench import perf  # noqa: E402
 
@@ -25,17 +25,10 @@ A = importlib.import_module("retrieval.answer")
 
 
 def main() -> None:
-    from retrieval.store import Store
-
     d = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("/tmp/exp-1m")
     enc = perf.make_encoder("onnx")
-    store = Store(d, enc)
-    if not store.load():
-        raise SystemExit(f"{d}: no saved store; run bench/experiments/stage1_lines.py {d} first")
-    answerer = A.Answerer(store)
-    t = time.perf_counter()
-    answerer.warm_up()
-    print(f"warm-up {time.perf_counter() - t:.1f} s", flush=True)
+    store = saved_store(d, enc)
+    answerer = warmed(A.Answerer(store))
     ix = answerer.index(store.snapshot)
     parts = (ix.sent, ix.prefix, ix.para)
     saved = [p._by_doc for p in parts]

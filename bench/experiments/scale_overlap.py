@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench" / "experiments"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _scale import corpus_vectors  # noqa: E402
 from _timing import race  # noqa: E402
 from bench import perf  # noqa: E402
 import importlib  # noqa: E402
@@ -82,17 +83,11 @@ def quality(run) -> str:  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    from retrieval import Assistant
     from retrieval.store import Store, build_faiss
 
     N = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     enc = perf.make_encoder("onnx")
-    work = Path(tempfile.gettempdir()) / "exp-corpus"
-    corpus = Assistant(articles=perf.squad_articles(False), index_dir=work, encoder=enc)
-    corpus.warm_up()
-    snap0 = corpus.store.snapshot
-    rng = np.random.default_rng(0)
-    vecs, anchors = perf.scale_vectors(np.ascontiguousarray(snap0.vectors, dtype=np.float32), N, rng)
+    snap0, vecs, anchors, rng = corpus_vectors(N, enc)
     t = time.perf_counter()
     ivf = build_faiss(vecs, exact_limit=0)
     print(f"ivf {time.perf_counter() - t:.0f} s", flush=True)

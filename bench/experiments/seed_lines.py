@@ -9,13 +9,14 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench" / "experiments"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _timing import line_profile  # noqa: E402
 from bench import perf  # noqa: E402
 
 A = importlib.import_module("retrieval.answer")
@@ -23,8 +24,6 @@ T = importlib.import_module("retrieval.tokens")
 
 
 def main() -> None:
-    from line_profiler import LineProfiler
-
     from retrieval import Assistant
 
     enc = perf.make_encoder("onnx")
@@ -33,20 +32,17 @@ def main() -> None:
     qs = [json.loads(x)["question"] for x in (perf.SHARED / "seed" / "seed-dev.jsonl").read_text().splitlines() if x]
     for q in qs * 3:
         a.answer(q)
-    prof = LineProfiler()
-    for fn in (A.Answerer._run, A.Answerer.rank, A.Answerer.stage2, A.Answerer._stage1_scope, A.Answerer.encode_query,
-               T.TokenScorer.features, T.TokenScorer._best, A.Answerer.choose, A.Answerer._cite):
-        prof.add_function(fn)
     n = 100
-    t0 = time.perf_counter()
-    prof.enable_by_count()
-    for _ in range(n):
-        for q in qs:
-            a.answer(q)
-    prof.disable_by_count()
-    print(f"{(time.perf_counter() - t0) / (n * len(qs)) * 1000:.2f} ms per answer under the line profiler")
-    prof.print_stats(output_unit=1e-3, stripzeros=True)
 
+    def body() -> int:
+        for _ in range(n):
+            for q in qs:
+                a.answer(q)
+        return n * len(qs)
+
+    line_profile([A.Answerer._run, A.Answerer.rank, A.Answerer.stage2, A.Answerer._stage1_scope,
+                  A.Answerer.encode_query, T.TokenScorer.features, T.TokenScorer._best, A.Answerer.choose,
+                  A.Answerer._cite], body)
 
 if __name__ == "__main__":
     main()
