@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import threading
 import time
@@ -15,7 +13,7 @@ from typing import Callable, Iterable
 import faiss
 import numpy as np
 
-from .fileio import fsync_dir, sha256_file, write_atomic
+from .fileio import fsync_dir, sha256_file, write_atomic_with
 from .embed import Encoder
 from .errors import IndexCorrupt
 from .ingest import Article, Paragraph, Sentence
@@ -299,7 +297,7 @@ class Store:
                                    f"{vectors.shape} ({vectors.dtype}) for {count} sentences")
         elif not isinstance(faiss.downcast_index(index), (faiss.IndexFlat, faiss.IndexIVFFlat)):
             raise IndexCorrupt(f"{mpath}: the manifest names no sentence vectors for a {type(index).__name__}")
-        else:  # a flat index holds them exactly (as does an IVFFlat, which builds before session 13 made)
+        else:  # a flat index holds them exactly (as does the IVFFlat that builds before session 13 made)
             vectors = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
         offsets = {aid: (lo, lo + len(a.sentences)) for aid, a, lo in _ranges(articles)}
         sentences = [s for a in articles.values() for s in a.sentences]
@@ -454,11 +452,12 @@ class Store:
         self.directory.mkdir(parents=True, exist_ok=True)
         gen = snap.version
         vec_name, art_name = f"vectors-{gen}.faiss", f"articles-{gen}.json"
-        vec_bytes = faiss.serialize_index(snap.index).tobytes()
+        vec_bytes = faiss.serialize_index(snap.index)  # (a uint8 array, written without a bytes copy of it)
+        vec_sha = write_atomic_with(self.directory / vec_name, lambda fh: fh.write(memoryview(vec_bytes)))
+        del vec_bytes
         art_bytes = json.dumps({"articles": [_article_to_json(a) for a in snap.articles.values()]},
                                ensure_ascii=False).encode("utf-8")
-        write_atomic(self.directory / vec_name, vec_bytes)
-        write_atomic(self.directory / art_name, art_bytes)
+        art_sha = write_atomic_with(self.directory / art_name, lambda fh: fh.write(art_bytes))
         npy_files = {}
         arrays: dict[str, np.ndarray] = {}
         if not isinstance(faiss.downcast_index(snap.index), faiss.IndexFlat):  # (its lists hold float16 codes)
@@ -468,24 +467,23 @@ class Store:
             if snap.tokens.context is not None:
                 arrays.update(dict.fromkeys(CONTEXT_FILES, np.asarray(snap.tokens.context, dtype=np.float32)))
         for role, arr in arrays.items():
-            buf = io.BytesIO()
-            np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
-            data = buf.getvalue()
             name = f"{_NPY_FILES[role]}-{gen}.npy"
-            write_atomic(self.directory / name, data)
-            npy_files[role] = {"name": name, "sha256": hashlib.sha256(data).hexdigest()}
+            sha = write_atomic_with(self.directory / name,
+                                    lambda fh, arr=arr: np.save(fh, np.ascontiguousarray(arr), allow_pickle=False))
+            npy_files[role] = {"name": name, "sha256": sha}
         manifest = {
             "format_version": FORMAT_VERSION, "version": gen, "model": self.encoder.name,
             "dimension": self.encoder.dimension, "count": len(snap.sentences),
             "index_type": type(snap.index).__name__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **({"context": context_params()} if snap.tokens is not None and snap.tokens.context is not None else {}),
-            "files": {"vectors": {"name": vec_name, "sha256": hashlib.sha256(vec_bytes).hexdigest()},
-                      "articles": {"name": art_name, "sha256": hashlib.sha256(art_bytes).hexdigest()},
+            "files": {"vectors": {"name": vec_name, "sha256": vec_sha},
+                      "articles": {"name": art_name, "sha256": art_sha},
                       **npy_files},
             "articles": {a.id: {"sha256": a.sha256, "title": a.title, "path": a.path, "sentences": len(a.sentences)}
                          for a in snap.articles.values()},
         }
-        write_atomic(self.directory / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"))
+        data = json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8")
+        write_atomic_with(self.directory / MANIFEST, lambda fh: fh.write(data))
         fsync_dir(self.directory)
         stale_before = time.time() - STALE_TMP_SECONDS
         for old in self.directory.iterdir():  # the manifest now points at the new generation

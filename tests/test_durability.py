@@ -23,7 +23,7 @@ A_TEXT = "# Cats\n\nCats sleep most of the day. A cat purrs when content.\n"
 
 #: The child: index article A, then sync a big article B with a slow encoder, dying where the test says.
 CHILD = textwrap.dedent("""
-    import os, signal, sys, time
+    import io, os, signal, sys, time
     sys.path[:0] = [{root!r}, {here!r}]
     from conftest import FakeEncoder
     import retrieval.store as store
@@ -52,22 +52,26 @@ CHILD = textwrap.dedent("""
         pos += len(line) + 1
 
     writes = {{"n": 0}}
-    real_write = store.write_atomic
+    real_write = store.write_atomic_with
 
-    def dying_write(path, data):
+    def dying_write(path, write):
         writes["n"] += 1
         if mode == "manifest-half-written" and path.name == store.MANIFEST:
+            buf = io.BytesIO()
+            write(buf)
+            data = buf.getvalue()
             tmp = path.with_name("." + path.name + ".dying.tmp")
             with open(tmp, "wb") as fh:
                 fh.write(data[: len(data) // 2])
                 fh.flush()
                 os.fsync(fh.fileno())
             os.kill(os.getpid(), signal.SIGKILL)
-        real_write(path, data)
+        got = real_write(path, write)
         if (mode, writes["n"]) in (("after-vectors", 1), ("after-articles", 2)):
             os.kill(os.getpid(), signal.SIGKILL)
+        return got
 
-    store.write_atomic = dying_write
+    store.write_atomic_with = dying_write
 
     def progress(done, total):
         print("progress", done, total, flush=True)
