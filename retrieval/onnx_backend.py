@@ -23,7 +23,8 @@ from .fileio import sha256_file, write_atomic
 from .errors import ModelError
 
 #: Bump when the exported graph changes (inputs, outputs, opset): old cache entries are then ignored.
-EXPORT_VERSION = 3  # 2: the word pieces' vectors are a second output; 3: weights in an external .onnx.data file
+EXPORT_VERSION = 4  # 2: the word pieces' vectors are a second output; 3: weights in an external .onnx.data file;
+# 4: fp32 attention and layer norms fused (_fuse)
 OPSET = 17
 #: sentence-transformers' max_seq_length for this model (tokenizer.json itself says 128; the model uses 256).
 MAX_SEQ_LENGTH = 256
@@ -51,6 +52,27 @@ def _model_key(root: Path) -> str:
     """The verified weights' upstream sha256 (embed.verify_model has checked the file against it)."""
     spec = json.loads(Path(__file__).with_name("model-sha256.json").read_text(encoding="utf-8"))
     return spec["files"]["model.safetensors"][:16]
+
+
+def _fuse(src: Path, dst: Path) -> Path:
+    """src with each layer's attention, and its layer norms with the adds before them, as onnxruntime's fused BERT
+    kernels: a question is embedded in ~0.85x the time of the exporter's ~250 small nodes, with the same vectors up
+    to rounding (bench/PERF.md, session 14). dst, or src itself where the optimizer fails (the unfused graph is as
+    correct)."""
+    import logging
+
+    try:
+        from onnxruntime.transformers.fusion_options import FusionOptions
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        # opt_level 0: only the optimizer's own pattern fusions (portable contrib ops); the session applies the rest
+        fused = optimize_model(str(src), model_type="bert", num_heads=12, hidden_size=DIMENSION, opt_level=0,
+                               optimization_options=FusionOptions("bert"))
+        fused.save_model_to_file(str(dst), use_external_data_format=False)
+        return dst
+    except Exception as exc:  # pragma: no cover - a torch whose exported graph the optimizer does not know
+        logging.getLogger(__name__).warning("ONNX fusion failed (%s); using the unfused graph", str(exc)[:200])
+        return src
 
 
 class _Pooled:  # built lazily: torch is only imported when exporting
@@ -167,7 +189,7 @@ class OnnxEncoder:
                                   output_names=["sentence_embedding", "token_embeddings"],
                                   dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
                                                 "sentence_embedding": {0: "batch"}, "token_embeddings": axes})
-            out = fp32
+            out = _fuse(fp32, Path(tmpd) / "model-fused.onnx") if self.variant == "fp32" else fp32
             if self.variant == "int8":
                 from onnxruntime.quantization import QuantType, quantize_dynamic
 

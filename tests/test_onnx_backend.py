@@ -38,6 +38,16 @@ def test_onnx_vectors_match_torch(onnx_encoder, encoder) -> None:
     assert onnx_encoder.encode([]).shape == (0, 384)
 
 
+def test_the_fp32_graph_runs_fused_attention(onnx_encoder) -> None:
+    """Each of the 6 layers' attention is one fused node, and its layer norms take the residual add: the exporter's
+    ~250 small nodes cost a question ~15 % more time (bench/PERF.md, session 14)."""
+    import onnx
+
+    ops = [n.op_type for n in onnx.load(str(onnx_encoder.model.path), load_external_data=False).graph.node]
+    assert ops.count("Attention") == 6 and ops.count("SkipLayerNormalization") == 12
+    assert "Softmax" not in ops and len(ops) < 80
+
+
 def _copy_cache(enc, cache):  # type: ignore[no-untyped-def]
     """The cached graph, its weights file and its record, copied into another cache folder."""
     cache.mkdir()
