@@ -26,6 +26,8 @@ from .errors import ModelError
 EXPORT_VERSION = 4  # 2: the word pieces' vectors are a second output; 3: weights in an external .onnx.data file;
 # 4: fp32 attention and layer norms fused (_fuse)
 OPSET = 17
+#: How long (microseconds) an idle intra-op thread spins for the next node of the same run before it sleeps.
+SPIN_US = 100
 #: sentence-transformers' max_seq_length for this model (tokenizer.json itself says 128; the model uses 256).
 MAX_SEQ_LENGTH = 256
 DIMENSION = 384
@@ -157,9 +159,16 @@ class OnnxEncoder:
         if threads:
             opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-        # Idle intra-op threads sleep instead of spinning: on a few shared cores (the server answering 2 at once,
-        # other processes) spinning threads burn the CPU the working ones need. Same vectors (bench/PERF.md).
-        opts.add_session_config_entry("session.intra_op.allow_spinning", os.environ.get("RETRIEVAL_ONNX_SPIN", "0"))
+        # Between the ~50 nodes of one run an idle intra-op thread spins for at most SPIN_US before it sleeps, and
+        # stops spinning when the run ends: waking a sleeping thread for every node cost a question ~20 % of its
+        # time, while unbounded spinning (onnxruntime's default) burns a core between questions and takes the CPU
+        # that a second answer or another process needs. Same vectors (bench/PERF.md, session 14).
+        # RETRIEVAL_ONNX_SPIN=0: threads never spin.
+        spin = os.environ.get("RETRIEVAL_ONNX_SPIN", "1")
+        opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        if spin != "0":
+            opts.add_session_config_entry("session.intra_op.spin_duration_us", str(SPIN_US))
+            opts.add_session_config_entry("session.force_spinning_stop", "1")
         try:
             # from the path: onnxruntime finds the weights beside it and maps them (a bytes object would be a copy)
             return ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])

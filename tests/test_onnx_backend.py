@@ -160,10 +160,27 @@ def test_no_graph_is_exported_from_tampered_weights(tmp_path) -> None:
     assert not list((tmp_path / "cache").glob("*.onnx")) if (tmp_path / "cache").exists() else True
 
 
-def test_intra_op_threads_sleep_instead_of_spinning(onnx_encoder) -> None:
-    """Spinning idle threads take the CPU that concurrent answers need on a few shared cores (bench/PERF.md)."""
+def test_intra_op_threads_spin_briefly_within_a_run_and_stop_after_it(onnx_encoder) -> None:
+    """Unbounded spinning takes the CPU that concurrent answers need on a few shared cores; none at all wakes a
+    sleeping thread for every node of a question (bench/PERF.md, session 14)."""
     opts = onnx_encoder.model.session.get_session_options()
-    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    assert opts.get_session_config_entry("session.intra_op.spin_duration_us") == str(onnx_backend.SPIN_US)
+    assert opts.get_session_config_entry("session.force_spinning_stop") == "1"
+
+
+def test_threads_between_questions_use_no_cpu(onnx_encoder) -> None:
+    """In the 20 ms after a question the process uses almost no CPU: no thread spins on after the run (with
+    onnxruntime's default spinning the same wait costs ~20 ms of CPU, a whole core)."""
+    import time
+
+    spent = 0.0
+    for q in ["Who oversees the legion?", "What call sign does the Russian fighter use?"] * 5:
+        onnx_encoder.encode([q])
+        c0 = time.process_time()
+        time.sleep(0.02)
+        spent += time.process_time() - c0
+    assert spent / 10 < 0.004
 
 
 def test_an_upgrade_drops_the_older_exports_of_the_same_model_and_variant(tmp_path) -> None:

@@ -1,7 +1,7 @@
-"""Session 14: the exported graph with onnxruntime's fused BERT kernels (EXPORT_VERSION 4) against the exporter's
-unfused graph (version 3), in one process: a question's bare encode, the whole seed answer, and the build's two
-passes over the SQuAD corpus's sentences and paragraphs, interleaved. Both sessions share one tokenizer, one index
-and the same session options; only the graph differs.
+"""Session 14: session 13's encoder (the exporter's unfused graph, EXPORT_VERSION 3, intra-op threads that never
+spin) against the fused graph (version 4) with the same options and with the shipped bounded spin, in one process:
+a question's bare encode, the whole seed answer, and the build's sentence pass over three SQuAD articles,
+interleaved. All share one tokenizer and one index; only the graph and the spin options differ.
 OLD_GRAPH=/path/to/...-v3-fp32.onnx python bench/experiments/fused_graph.py [ROUNDS]"""
 
 from __future__ import annotations
@@ -29,14 +29,23 @@ def main() -> None:
     from retrieval import Assistant
 
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    new = perf.make_encoder("onnx")
+    new = perf.make_encoder("onnx")  # the shipped options: fused graph, bounded spin
     old = perf.make_encoder("onnx")
-    s = new.model.session
-    old.model.session = ort.InferenceSession(os.environ["OLD_GRAPH"], sess_options=s.get_session_options(),
-                                             providers=["CPUExecutionProvider"])
+    nospin = perf.make_encoder("onnx")
+    graph = str(new.model.path)
+
+    def session(path: str):  # type: ignore[no-untyped-def]
+        o = ort.SessionOptions()
+        o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        o.inter_op_num_threads = 1
+        o.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(path, sess_options=o, providers=["CPUExecutionProvider"])
+
+    old.model.session = session(os.environ["OLD_GRAPH"])
+    nospin.model.session = session(graph)
     work = Path(tempfile.mkdtemp(prefix="fused-"))
     answer = {}
-    for name, enc in (("new", new), ("old", old)):
+    for name, enc in (("new", new), ("old", old), ("nospin", nospin)):
         a = Assistant(articles=[perf.SEED], index_dir=work / "seed", encoder=enc)
         a.warm_up()
         answer[name] = a
@@ -46,14 +55,17 @@ def main() -> None:
     print(f"questions: min cosine old/new {float((v_old * v_new).sum(1).min()):.8f}")
     same = sum(answer["old"].answer(q).citations == answer["new"].answer(q).citations for q in qs)
     print(f"same citations on {same} of {len(qs)} seed questions")
-    race({"bare encode, unfused (v3)": lambda q: old.model.encode([q]),
-          "bare encode, fused (v4)": lambda q: new.model.encode([q]),
-          "seed answer, unfused": lambda q: answer["old"].answer(q),
-          "seed answer, fused": lambda q: answer["new"].answer(q)},
-         qs, rounds * 20, floor="bare encode, unfused (v3)")
+    race({"bare encode, session 13 (unfused, no spin)": lambda q: old.model.encode([q]),
+          "bare encode, fused, no spin": lambda q: nospin.model.encode([q]),
+          "bare encode, fused, bounded spin (shipped)": lambda q: new.model.encode([q]),
+          "seed answer, session 13": lambda q: answer["old"].answer(q),
+          "seed answer, fused, no spin": lambda q: answer["nospin"].answer(q),
+          "seed answer, shipped": lambda q: answer["new"].answer(q)},
+         qs, rounds * 20, floor="bare encode, session 13 (unfused, no spin)")
     squad = perf.squad_questions(300)
-    race({"squad question, unfused": lambda q: old.model.encode([q]),
-          "squad question, fused": lambda q: new.model.encode([q])}, squad, rounds, floor="squad question, unfused")
+    race({"squad question, session 13": lambda q: old.model.encode([q]),
+          "squad question, fused, no spin": lambda q: nospin.model.encode([q]),
+          "squad question, shipped": lambda q: new.model.encode([q])}, squad, rounds, floor="squad question, session 13")
     # the build's passes: sentences (encode_tokens) and paragraphs (encode_context), the SQuAD corpus's first articles
     from retrieval.ingest import read_article
     from retrieval.tokens import keep_mask
@@ -62,7 +74,7 @@ def main() -> None:
     sents = [s.text for a in arts for s in a.sentences]
     keep = keep_mask(new.tokenizer_file())
     for rnd in range(rounds):
-        for name, enc in (("old", old), ("new", new)) if rnd % 2 == 0 else (("new", new), ("old", old)):
+        for name, enc in (("session 13", old), ("fused, no spin", nospin), ("shipped", new))[::1 if rnd % 2 else -1]:
             t = time.perf_counter()
             enc.model.encode_tokens(sents, keep)
             print(f"round {rnd}: {name} sentence pass, {len(sents)} sentences: {time.perf_counter() - t:.2f} s", flush=True)
