@@ -159,6 +159,22 @@ def test_bm25_top_list_reads_postings_and_breaks_ties_by_row() -> None:
     assert np.array_equal(p.at(terms, {}, np.array([6, 1, 3]))[0], bm[[6, 1, 3]])
 
 
+def test_kth_largest_is_exactly_one_partitions_value() -> None:
+    """The sampled bound only narrows what is partitioned: ties, sorted runs and tiny or huge k give the same value."""
+    import numpy as np
+
+    from retrieval.answer import _kth_largest
+
+    rng = np.random.default_rng(3)
+    cases = [rng.random(40_000), rng.integers(0, 4, 40_000), np.sort(rng.random(9_000)), np.sort(rng.random(9_000))[::-1],
+             np.full(5_000, 2.5), rng.random(7)]
+    for x in (c.astype(np.float32) for c in cases):
+        for k in {k for k in (1, 2, 256, len(x) // 3, len(x)) if 1 <= k <= len(x)}:
+            want = -np.partition(-x, k - 1)[k - 1]
+            got = _kth_largest(x, k)
+            assert got == want and got.dtype == np.float32, (len(x), k)
+
+
 def test_general_stage1_computes_what_the_scope_path_computes(seed_assistant, monkeypatch) -> None:
     import numpy as np
 
