@@ -48,6 +48,21 @@ def test_the_fp32_graph_runs_fused_attention(onnx_encoder) -> None:
     assert "Softmax" not in ops and len(ops) < 80
 
 
+def test_a_graph_the_optimizer_cannot_fuse_is_kept_unfused(tmp_path, monkeypatch, caplog) -> None:
+    """The fusion is a speed-up only: when onnxruntime's optimizer fails, the exported graph is used as it is."""
+    import onnxruntime.transformers.optimizer as optimizer
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ValueError("unknown pattern")
+
+    monkeypatch.setattr(optimizer, "optimize_model", broken)
+    src = tmp_path / "model.onnx"
+    src.write_bytes(b"graph")
+    with caplog.at_level("WARNING"):
+        assert onnx_backend._fuse(src, tmp_path / "fused.onnx") == src
+    assert "fusion failed" in caplog.text and not (tmp_path / "fused.onnx").exists()
+
+
 def _copy_cache(enc, cache):  # type: ignore[no-untyped-def]
     """The cached graph, its weights file and its record, copied into another cache folder."""
     cache.mkdir()
