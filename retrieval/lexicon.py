@@ -14,7 +14,6 @@ import hashlib
 import io
 import logging
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Sequence
 
@@ -52,6 +51,8 @@ class Lexicon:
 def key(texts: Sequence[str], stopwords: frozenset[str], *, layout: np.ndarray | None = None) -> str:
     """The cache key of these sentences (in this paragraph layout: each one's paragraph number) read with this code
     (~0.3 s for 1,000,000 sentences)."""
+    from importlib import metadata  # (here: importing it costs a small library's cold start ~12 ms it never needs)
+
     h = hashlib.sha256()
     try:
         stemmer = metadata.version("PyStemmer")
