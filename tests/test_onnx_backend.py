@@ -189,13 +189,14 @@ def test_threads_between_questions_use_no_cpu(onnx_encoder) -> None:
     onnxruntime's default spinning the same wait costs ~20 ms of CPU, a whole core)."""
     import time
 
-    spent = 0.0
+    spent = []
     for q in ["Who oversees the legion?", "What call sign does the Russian fighter use?"] * 5:
         onnx_encoder.encode([q])
         c0 = time.process_time()
         time.sleep(0.02)
-        spent += time.process_time() - c0
-    assert spent / 10 < 0.004
+        spent.append(time.process_time() - c0)
+    # (the median: another thread of the test process waking once must not decide it; spinning shows in every wait)
+    assert sorted(spent)[len(spent) // 2] < 0.004
 
 
 def test_an_upgrade_drops_the_older_exports_of_the_same_model_and_variant(tmp_path) -> None:

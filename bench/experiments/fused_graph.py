@@ -30,19 +30,12 @@ def main() -> None:
 
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     new = perf.make_encoder("onnx")  # the shipped options: fused graph, bounded spin
+    os.environ["RETRIEVAL_ONNX_SPIN"] = "0"
+    nospin = perf.make_encoder("onnx")  # the product's session with threads that never spin (session 13's options)
     old = perf.make_encoder("onnx")
-    nospin = perf.make_encoder("onnx")
-    graph = str(new.model.path)
-
-    def session(path: str):  # type: ignore[no-untyped-def]
-        o = ort.SessionOptions()
-        o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        o.inter_op_num_threads = 1
-        o.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(path, sess_options=o, providers=["CPUExecutionProvider"])
-
-    old.model.session = session(os.environ["OLD_GRAPH"])
-    nospin.model.session = session(graph)
+    del os.environ["RETRIEVAL_ONNX_SPIN"]
+    opts = nospin.model.session.get_session_options()
+    old.model.session = ort.InferenceSession(os.environ["OLD_GRAPH"], sess_options=opts, providers=["CPUExecutionProvider"])
     work = Path(tempfile.mkdtemp(prefix="fused-"))
     answer = {}
     for name, enc in (("new", new), ("old", old), ("nospin", nospin)):

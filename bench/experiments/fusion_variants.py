@@ -27,43 +27,34 @@ def main() -> None:
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
-    enc = perf.make_encoder("onnx")
+    from retrieval import onnx_backend
+
     out = Path("/tmp/fusion-variants")
-    out.mkdir(exist_ok=True)
-    # the shipped graph is already fused: rebuild the exporter's from torch, as _export does
-    import torch
-
-    from retrieval.onnx_backend import OPSET, _Pooled
-
-    model = _Pooled.make(enc.model.root)
-    b = enc.model._batch(["hello world", "a longer sentence for the export"])
-    axes = {0: "batch", 1: "seq"}
-    with torch.no_grad():
-        torch.onnx.export(model, tuple(torch.from_numpy(b[k]) for k in ("input_ids", "attention_mask", "token_type_ids")),
-                          str(out / "unfused.onnx"), dynamo=False, opset_version=OPSET,
-                          input_names=["input_ids", "attention_mask", "token_type_ids"],
-                          output_names=["sentence_embedding", "token_embeddings"],
-                          dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
-                                        "sentence_embedding": {0: "batch"}, "token_embeddings": axes})
-    graphs = {"exporter's graph (before)": out / "unfused.onnx"}
+    # the shipped graph is already fused: the product's own export with its fusion step left out makes the
+    # exporter's graph, in a cache folder of its own; its session keeps threads from spinning (session 13's options)
+    os.environ["RETRIEVAL_ONNX_SPIN"] = "0"
+    fuse, onnx_backend._fuse = onnx_backend._fuse, lambda src, dst: src
+    try:
+        enc = onnx_backend.OnnxEncoder(perf.make_encoder("onnx").model.root, cache_dir=out / "unfused")
+    finally:
+        onnx_backend._fuse = fuse
+        del os.environ["RETRIEVAL_ONNX_SPIN"]
+    opts = enc.session.get_session_options()
+    graphs = {"exporter's graph (before)": enc.path}
     for name, off in (("all fused (shipped)", ()), ("fused, attention left unfused", ("enable_attention",)),
                       ("fused, embedding layer norm left unfused", ("enable_embed_layer_norm",))):
         fo = FusionOptions("bert")
         for k in off:
             setattr(fo, k, False)
-        m = optimize_model(str(out / "unfused.onnx"), model_type="bert", num_heads=12, hidden_size=DIMENSION,
+        m = optimize_model(str(enc.path), model_type="bert", num_heads=12, hidden_size=DIMENSION,
                            opt_level=0, optimization_options=fo)
         path = out / (name.split(" (")[0].replace(" ", "_").replace(",", "") + ".onnx")
         m.save_model_to_file(str(path), use_external_data_format=False)
         graphs[name] = path
-    o = ort.SessionOptions()
-    o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    o.inter_op_num_threads = 1
-    o.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    sessions = {n: ort.InferenceSession(str(p), sess_options=o, providers=["CPUExecutionProvider"]) for n, p in graphs.items()}
+    sessions = {n: ort.InferenceSession(str(p), sess_options=opts, providers=["CPUExecutionProvider"]) for n, p in graphs.items()}
     for n, p in graphs.items():
         print(f"{n:42s} {len(onnx.load(str(p), load_external_data=False).graph.node)} nodes")
-    batches = [_pad([np.array(enc.model.tokenizer.encode(q).ids, np.int64)]) for q in perf.squad_questions(400)]
+    batches = [_pad([np.array(enc.tokenizer.encode(q).ids, np.int64)]) for q in perf.squad_questions(400)]
     ref = [sessions["exporter's graph (before)"].run(None, x)[0][0] for x in batches[:50]]
     names = list(sessions)
     times: dict[str, list[float]] = {n: [] for n in names}
