@@ -8,9 +8,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-import faiss
 import numpy as np
 
 from .fileio import fsync_dir, sha256_file, write_atomic_with
@@ -19,6 +18,10 @@ from .errors import IndexCorrupt
 from .ingest import Article, Paragraph, Sentence
 from .context import params as context_params
 from .tokens import TokenVectors
+
+if TYPE_CHECKING:
+    import faiss  # imported where an index is built, saved, read as IVF or searched: a small library's start never
+    #               needs it (~50 ms and 14 MB of a ~0.5 s, ~140 MB start; bench/PERF.md, session 15)
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -30,8 +33,8 @@ EXACT_LIMIT = 10_000
 #: An IVF query probes lists enough to scan about this many vectors: at 20,000 vectors (512 lists) 16 probed lists
 #: found 0.975 of the exact top 10, 64 lists 0.993 and 128 lists 0.999 (bench/PERF.md, session 9).
 IVF_SCAN = 4096
-#: How an IVF index codes its lists' vectors (see build_faiss).
-IVF_CODE = faiss.ScalarQuantizer.QT_fp16
+#: How an IVF index codes its lists' vectors (see build_faiss): the name of a faiss.ScalarQuantizer code type.
+IVF_CODE = "QT_fp16"
 #: Word-piece vectors (~11 KB a sentence on disk, memory-mapped) are kept while an index holds at most this many
 #: sentences; above it the answerer ranks without them (weights fitted for that case, see bench/fit.py).
 TOKEN_LIMIT = 50_000
@@ -104,6 +107,8 @@ def build_faiss(vectors: np.ndarray, *, exact_limit: int = EXACT_LIMIT, previous
     trained for about this many vectors is reused (REUSE_NLIST): when it holds exactly those rows (an article added
     at the end), a copy of it takes the new rows only; otherwise its trained centroids take every vector. Training
     is most of an IVF build (bench/PERF.md, session 9)."""
+    import faiss
+
     dim = vectors.shape[1]
     n = len(vectors)
     if n <= exact_limit:
@@ -121,7 +126,8 @@ def build_faiss(vectors: np.ndarray, *, exact_limit: int = EXACT_LIMIT, previous
             quantizer.add(faiss.downcast_index(old.quantizer).reconstruct_n(0, nlist))
         else:
             nlist = ivf_params(n)[0]
-        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, IVF_CODE, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, getattr(faiss.ScalarQuantizer, IVF_CODE),
+                                              faiss.METRIC_INNER_PRODUCT)
         index.referenced_objects = [quantizer]  # keep the quantizer alive as long as the index
         if old is None:
             index.cp.niter = 10
@@ -142,18 +148,67 @@ REUSE_NLIST = 1.5
 
 
 def _is_ivf_fp16(index: faiss.Index) -> bool:
-    return isinstance(index, faiss.IndexIVFScalarQuantizer) and index.sq.qtype == IVF_CODE
+    import faiss
+
+    return isinstance(index, faiss.IndexIVFScalarQuantizer) and index.sq.qtype == getattr(faiss.ScalarQuantizer, IVF_CODE)
 
 
 def _reusable_ivf(previous: faiss.Index | None, n: int, dim: int) -> faiss.IndexIVF | None:
     """previous as an IVF index (this build's, or an IVFFlat of an older one) worth reusing for n vectors of dim."""
     if previous is None:
         return None
+    import faiss
+
     old = faiss.downcast_index(previous)
     if not (isinstance(old, faiss.IndexIVFFlat) or _is_ivf_fp16(old)) or old.d != dim or not old.is_trained:
         return None
     ratio = ivf_params(n)[0] / old.nlist
     return old if 1 / REUSE_NLIST <= ratio <= REUSE_NLIST else None
+
+
+#: faiss.write_index's layout of an IndexFlatIP: the fourcc, then d (int32), ntotal (int64), two unused int64,
+#: is_trained (1 byte), the metric (int32, 0 = inner product), the count of float32 codes (int64), then the codes.
+_FLAT_IP = b"IxFI"
+_FLAT_HEADER = np.dtype([("fourcc", "S4"), ("d", "<i4"), ("ntotal", "<i8"), ("unused", "<i8", 2),
+                         ("trained", "u1"), ("metric", "<i4"), ("codes", "<i8")])
+
+
+def read_flat_vectors(path: Path, dim: int) -> np.ndarray | None:
+    """The vectors of an IndexFlatIP file as faiss.write_index lays it out, memory-mapped without importing faiss (a
+    flat index is its vectors); None when the file is anything else, which faiss.read_index then reads."""
+    size = path.stat().st_size
+    if size < _FLAT_HEADER.itemsize:
+        return None
+    head = np.fromfile(path, dtype=_FLAT_HEADER, count=1)[0]
+    n = int(head["ntotal"])
+    if (head["fourcc"] != _FLAT_IP or int(head["d"]) != dim or n < 0 or int(head["trained"]) != 1
+            or int(head["metric"]) != 0 or int(head["codes"]) != n * dim
+            or size != _FLAT_HEADER.itemsize + 4 * n * dim):
+        return None
+    if n == 0:
+        return np.zeros((0, dim), np.float32)
+    return np.memmap(path, dtype="<f4", mode="r", offset=_FLAT_HEADER.itemsize, shape=(n, dim))
+
+
+class _FlatFromVectors:
+    """A snapshot's exact FAISS index, made from its vectors at first use: a library read from a flat file answers by
+    scanning its vectors and never needs the FAISS object unless it is searched or changed."""
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self.vectors = vectors
+        self._index: faiss.Index | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> faiss.Index:
+        with self._lock:
+            if self._index is None:
+                import faiss
+
+                index = faiss.IndexFlatIP(self.vectors.shape[1])
+                if len(self.vectors):
+                    index.add(np.ascontiguousarray(self.vectors, dtype=np.float32))
+                self._index = index
+            return self._index
 
 
 def _article_to_json(a: Article) -> dict:
@@ -181,7 +236,7 @@ class Snapshot:
     articles: dict[str, Article]
     sentences: list[Sentence]  # row i of vectors is sentences[i]
     vectors: np.ndarray
-    index: faiss.Index
+    index_source: Any  # a faiss.Index, or _FlatFromVectors (a flat index made from `vectors` at first use)
     offsets: dict[str, tuple[int, int]] = field(default_factory=dict)  # article id -> row range
     version: str = ""
     tokens: TokenVectors | None = None  # word-piece vectors of every sentence, when the index keeps them
@@ -209,8 +264,17 @@ class Snapshot:
                 if aid != pid or art is not part:
                     break
                 kept += len(art.sentences)
-        index = build_faiss(vectors, exact_limit=exact_limit, previous=previous.index if previous else None, kept=kept)
+        # (a flat previous index is never reused: it is not made just to be looked at)
+        reusable = previous.index_source if previous is not None and not isinstance(previous.index_source,
+                                                                                      _FlatFromVectors) else None
+        index = build_faiss(vectors, exact_limit=exact_limit, previous=reusable, kept=kept)
         return Snapshot(articles, sentences, vectors, index, offsets, uuid.uuid4().hex[:12], tokens)
+
+    @property
+    def index(self) -> faiss.Index:
+        """The FAISS index of `vectors` (searched above the answerer's full-scan limit)."""
+        src = self.index_source
+        return src.get() if isinstance(src, _FlatFromVectors) else src
 
     def article_vectors(self, aid: str) -> np.ndarray:
         lo, hi = self.offsets[aid]
@@ -244,8 +308,8 @@ class Store:
         self.encoder = encoder
         self.exact_limit = exact_limit
         self._write_lock = threading.Lock()
-        self._snapshot = Snapshot({}, [], np.zeros((0, encoder.dimension), np.float32),
-                                  faiss.IndexFlatIP(encoder.dimension))
+        empty = np.zeros((0, encoder.dimension), np.float32)
+        self._snapshot = Snapshot({}, [], empty, _FlatFromVectors(empty))
 
     @property
     def snapshot(self) -> Snapshot:
@@ -278,8 +342,15 @@ class Store:
                 raise IndexCorrupt(f"{fpath}: missing ({role} file of the index)")
             if sha256_file(fpath) != entry["sha256"]:
                 raise IndexCorrupt(f"{fpath}: checksum does not match the manifest (truncated or corrupted)")
+        vpath = self.directory / files["vectors"]["name"]
+        flat = None
         try:
-            index = faiss.read_index(str(self.directory / files["vectors"]["name"]))
+            if manifest.get("index_type") == "IndexFlatIP" and VECTOR_FILES.keys().isdisjoint(files):
+                flat = read_flat_vectors(vpath, self.encoder.dimension)
+            if flat is None:
+                import faiss
+
+                index = faiss.read_index(str(vpath))
             payload = json.loads((self.directory / files["articles"]["name"]).read_text(encoding="utf-8"))
             articles = {d["id"]: _article_from_json(d) for d in payload["articles"]}
         except IndexCorrupt:
@@ -287,10 +358,13 @@ class Store:
         except Exception as exc:  # faiss raises RuntimeError on damaged files
             raise IndexCorrupt(f"{self.directory}: cannot read the index ({str(exc).splitlines()[0][:200]})") from exc
         count = sum(len(a.sentences) for a in articles.values())
-        if index.ntotal != count or index.d != self.encoder.dimension or manifest.get("count") != count:
-            raise IndexCorrupt(f"{self.directory}: the index holds {index.ntotal} vectors for {count} sentences")
+        ntotal, d = flat.shape if flat is not None else (index.ntotal, index.d)
+        if ntotal != count or d != self.encoder.dimension or manifest.get("count") != count:
+            raise IndexCorrupt(f"{self.directory}: the index holds {ntotal} vectors for {count} sentences")
         (role,) = VECTOR_FILES
-        if role in files:  # an IVF index's exact vectors (its lists hold float16 codes)
+        if flat is not None:  # a flat file read as its vectors: faiss is imported only if the index is ever needed
+            vectors, index = flat, _FlatFromVectors(flat)
+        elif role in files:  # an IVF index's exact vectors (its lists hold float16 codes)
             vectors = self._read_npy(files, role)
             if vectors.shape != (count, self.encoder.dimension) or vectors.dtype != np.float32:
                 raise IndexCorrupt(f"{self.directory / files[role]['name']}: sentence vectors of shape "
@@ -452,6 +526,8 @@ class Store:
         self.directory.mkdir(parents=True, exist_ok=True)
         gen = snap.version
         vec_name, art_name = f"vectors-{gen}.faiss", f"articles-{gen}.json"
+        import faiss
+
         vec_bytes = faiss.serialize_index(snap.index)  # (a uint8 array, written without a bytes copy of it)
         vec_sha = write_atomic_with(self.directory / vec_name, lambda fh: fh.write(memoryview(vec_bytes)))
         del vec_bytes

@@ -216,3 +216,20 @@ def test_library_emptied_before_the_first_question_is_not_reseeded(tmp_path) -> 
     art, _ = lib.add_text(ELECTION)
     lib.remove(art.id)
     assert lib.answer("Who won?").abstained and lib.articles() == []
+
+
+def test_a_restart_on_a_small_library_answers_the_same_without_importing_faiss(tmp_path) -> None:
+    """A flat library is read as its vectors (the answerer scans them all): the start skips faiss's ~50 ms and 14 MB."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom retrieval import Assistant\n"
+            f"a = Assistant(articles=[{str(SEED)!r}], index_dir={str(tmp_path / 'index')!r})\n"
+            "ans = a.answer('Who oversees the legion?')\n"
+            "print(repr(ans.citations[0].text))\nprint('faiss imported:', 'faiss' in sys.modules)\n")
+    runs = [subprocess.run([sys.executable, "-c", code], cwd=SEED.parent.parent, capture_output=True, text=True,
+                           timeout=300, check=True).stdout.splitlines() for _ in range(2)]
+    first, again = runs
+    assert first[1] == "faiss imported: True"  # the build makes and saves the FAISS index
+    assert again[1] == "faiss imported: False"  # the restart reads it back as vectors
+    assert "overseen by Ukraine" in first[0] and again[0] == first[0]

@@ -12,7 +12,8 @@ from conftest import SEED
 from retrieval import IndexCorrupt, parse_article, read_article
 from faiss import ScalarQuantizer
 
-from retrieval.store import EXACT_LIMIT, IVF_CODE, IVF_SCAN, MANIFEST, Store, _nprobe, build_faiss, ivf_params
+from retrieval.store import (EXACT_LIMIT, IVF_CODE, IVF_SCAN, MANIFEST, Store, _nprobe, build_faiss, ivf_params,
+                             read_flat_vectors)
 
 QT_fp16 = ScalarQuantizer.QT_fp16
 
@@ -107,7 +108,7 @@ def test_index_type_is_chosen_by_size() -> None:
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     assert type(build_faiss(v, exact_limit=1000)).__name__ == "IndexFlatIP"
     approx = build_faiss(v, exact_limit=100)
-    assert type(approx).__name__ == "IndexIVFScalarQuantizer" and approx.sq.qtype == IVF_CODE == QT_fp16
+    assert type(approx).__name__ == "IndexIVFScalarQuantizer" and approx.sq.qtype == getattr(ScalarQuantizer, IVF_CODE) == QT_fp16
     _, ids = approx.search(v[:5], 1)
     assert list(ids[:, 0]) == [0, 1, 2, 3, 4]
 
@@ -449,3 +450,42 @@ def test_the_sync_progress_bar_leaves_no_thread_behind() -> None:
     for done in (1, 5, 10):
         bar(done, 10)
     assert {t.ident for t in threading.enumerate()} - before == set()
+
+
+def test_a_flat_file_is_read_as_exactly_the_vectors_faiss_wrote(tmp_path) -> None:
+    import faiss
+
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 37):
+        v = rng.standard_normal((n, 384)).astype(np.float32)
+        index = faiss.IndexFlatIP(384)
+        index.add(v)
+        faiss.write_index(index, str(tmp_path / f"flat{n}.faiss"))
+        got = read_flat_vectors(tmp_path / f"flat{n}.faiss", 384)
+        assert got is not None and got.dtype == np.float32 and got.shape == (n, 384) and np.array_equal(got, v)
+    # every other layout is left to faiss.read_index: another dimension, another metric, an IVF index, a cut file
+    assert read_flat_vectors(tmp_path / "flat37.faiss", 256) is None
+    l2 = faiss.IndexFlatL2(384)
+    l2.add(v)
+    faiss.write_index(l2, str(tmp_path / "l2.faiss"))
+    assert read_flat_vectors(tmp_path / "l2.faiss", 384) is None
+    faiss.write_index(build_faiss(rng.standard_normal((400, 384)).astype(np.float32), exact_limit=100),
+                      str(tmp_path / "ivf.faiss"))
+    assert read_flat_vectors(tmp_path / "ivf.faiss", 384) is None
+    whole = (tmp_path / "flat37.faiss").read_bytes()
+    for cut in (whole[:-4], whole[:30], whole + b"\0"):
+        (tmp_path / "cut.faiss").write_bytes(cut)
+        assert read_flat_vectors(tmp_path / "cut.faiss", 384) is None
+
+
+def test_a_loaded_flat_library_makes_its_faiss_index_only_when_asked(tmp_path, fake_encoder) -> None:
+    import faiss
+
+    Store(tmp_path, fake_encoder).sync(articles())
+    store = Store(tmp_path, fake_encoder)
+    store.load()
+    snap = store.snapshot
+    assert snap.index_source.__class__.__name__ == "_FlatFromVectors" and snap.index_source._index is None
+    saved = faiss.read_index(str(tmp_path / json.loads((tmp_path / MANIFEST).read_text())["files"]["vectors"]["name"]))
+    assert np.array_equal(snap.index.reconstruct_n(0, 4), saved.reconstruct_n(0, 4))  # made from the vectors, once
+    assert snap.index is snap.index and type(snap.index).__name__ == "IndexFlatIP"
