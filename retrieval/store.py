@@ -174,8 +174,9 @@ _FLAT_HEADER = np.dtype([("fourcc", "S4"), ("d", "<i4"), ("ntotal", "<i8"), ("un
 
 
 def read_flat_vectors(path: Path, dim: int) -> np.ndarray | None:
-    """The vectors of an IndexFlatIP file as faiss.write_index lays it out, memory-mapped without importing faiss (a
-    flat index is its vectors); None when the file is anything else, which faiss.read_index then reads."""
+    """The vectors of an IndexFlatIP file as faiss.write_index lays it out, read without importing faiss (a flat index
+    is its vectors); None when the file is anything else, which faiss.read_index then reads. Read into memory rather
+    than mapped: the codes start at byte 45, and numpy scans a misaligned float32 array ~30 % slower."""
     size = path.stat().st_size
     if size < _FLAT_HEADER.itemsize:
         return None
@@ -187,7 +188,7 @@ def read_flat_vectors(path: Path, dim: int) -> np.ndarray | None:
         return None
     if n == 0:
         return np.zeros((0, dim), np.float32)
-    return np.memmap(path, dtype="<f4", mode="r", offset=_FLAT_HEADER.itemsize, shape=(n, dim))
+    return np.fromfile(path, dtype="<f4", count=n * dim, offset=_FLAT_HEADER.itemsize).reshape(n, dim)
 
 
 class _FlatFromVectors:

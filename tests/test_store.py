@@ -463,6 +463,7 @@ def test_a_flat_file_is_read_as_exactly_the_vectors_faiss_wrote(tmp_path) -> Non
         faiss.write_index(index, str(tmp_path / f"flat{n}.faiss"))
         got = read_flat_vectors(tmp_path / f"flat{n}.faiss", 384)
         assert got is not None and got.dtype == np.float32 and got.shape == (n, 384) and np.array_equal(got, v)
+        assert got.flags.aligned  # (the codes start at byte 45: a mapped view of them would be misaligned)
     # every other layout is left to faiss.read_index: another dimension, another metric, an IVF index, a cut file
     assert read_flat_vectors(tmp_path / "flat37.faiss", 256) is None
     l2 = faiss.IndexFlatL2(384)
