@@ -490,3 +490,19 @@ def test_a_loaded_flat_library_makes_its_faiss_index_only_when_asked(tmp_path, f
     saved = faiss.read_index(str(tmp_path / json.loads((tmp_path / MANIFEST).read_text())["files"]["vectors"]["name"]))
     assert np.array_equal(snap.index.reconstruct_n(0, 4), saved.reconstruct_n(0, 4))  # made from the vectors, once
     assert snap.index is snap.index and type(snap.index).__name__ == "IndexFlatIP"
+
+
+def test_a_flat_file_that_disagrees_with_its_manifest_is_refused_even_with_a_matching_checksum(tmp_path,
+                                                                                                fake_encoder) -> None:
+    import faiss
+
+    Store(tmp_path, fake_encoder).sync(articles())
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    entry = manifest["files"]["vectors"]
+    short = faiss.IndexFlatIP(384)
+    short.add(np.ones((3, 384), np.float32))  # 3 vectors for the library's 4 sentences
+    faiss.write_index(short, str(tmp_path / entry["name"]))
+    entry["sha256"] = hashlib.sha256((tmp_path / entry["name"]).read_bytes()).hexdigest()
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorrupt, match="3 vectors for 4 sentences"):
+        Store(tmp_path, fake_encoder).load()
