@@ -349,10 +349,11 @@ COLD_FIGURE = ("from retrieval import Assistant\n"
 HWM = "import re; print('HWM', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), flush=True)\n"
 
 
-def run_child(code: str, env: dict[str, str]) -> tuple[float, float]:
-    """Seconds from process start to its READY line, and its peak RSS (MB)."""
+def run_child(code: str, env: dict[str, str], *, cwd: Path = ROOT) -> tuple[float, float]:
+    """Seconds from process start to its READY line, and its peak RSS (MB). cwd: the checkout it runs in (`python -c`
+    puts its working directory first on sys.path, ahead of PYTHONPATH)."""
     t = time.perf_counter()
-    p = subprocess.run([sys.executable, "-c", code + HWM], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    p = subprocess.run([sys.executable, "-c", code + HWM], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     if p.returncode != 0 or "READY" not in p.stdout:
         raise RuntimeError(f"child failed: {p.stderr[-2000:]}")
     wall = time.perf_counter() - t
@@ -361,12 +362,13 @@ def run_child(code: str, env: dict[str, str]) -> tuple[float, float]:
 
 
 @contextlib.contextmanager
-def app_process(index: str, env: dict[str, str], *, output: bool = False) -> Iterator[tuple[subprocess.Popen, str]]:
+def app_process(index: str, env: dict[str, str], *, output: bool = False, cwd: Path = ROOT
+                ) -> Iterator[tuple[subprocess.Popen, str]]:
     """`python app.py` serving an index dir on a free port, stopped on exit: (the process, its base URL); output=True
     keeps its output in a pipe (read for a failure message), else it is discarded."""
     port = _free_port()
     out = subprocess.PIPE if output else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--index-dir", index], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--index-dir", index], cwd=cwd,
                             env=dict(env, PYTHONUNBUFFERED="1"), stdout=out, stderr=subprocess.STDOUT, text=True)
     try:
         yield proc, f"http://127.0.0.1:{port}"
@@ -378,10 +380,10 @@ def app_process(index: str, env: dict[str, str], *, output: bool = False) -> Ite
             proc.kill()
 
 
-def app_start(index: str, env: dict[str, str]) -> tuple[float, float]:
+def app_start(index: str, env: dict[str, str], *, cwd: Path = ROOT) -> tuple[float, float]:
     """Seconds from `python app.py` to its first /api/ask answer (polled every 10 ms), and its peak RSS (MB) then."""
     t = time.perf_counter()
-    with app_process(index, env) as (proc, base):
+    with app_process(index, env, cwd=cwd) as (proc, base):
         wall = _poll_server(proc, t, lambda c: _ask_api(c, base, SEED_QUESTIONS[0]), "app.py did not answer",
                             every=0.01)
         return wall, hwm_mb(proc.pid)

@@ -180,15 +180,14 @@ def read_flat_vectors(path: Path, dim: int) -> np.ndarray | None:
     size = path.stat().st_size
     if size < _FLAT_HEADER.itemsize:
         return None
-    head = np.fromfile(path, dtype=_FLAT_HEADER, count=1)[0]
-    n = int(head["ntotal"])
-    if (head["fourcc"] != _FLAT_IP or int(head["d"]) != dim or n < 0 or int(head["trained"]) != 1
-            or int(head["metric"]) != 0 or int(head["codes"]) != n * dim
-            or size != _FLAT_HEADER.itemsize + 4 * n * dim):
-        return None
-    if n == 0:
-        return np.zeros((0, dim), np.float32)
-    return np.fromfile(path, dtype="<f4", count=n * dim, offset=_FLAT_HEADER.itemsize).reshape(n, dim)
+    with open(path, "rb") as fh:
+        head = np.fromfile(fh, dtype=_FLAT_HEADER, count=1)[0]
+        n = int(head["ntotal"])
+        if (head["fourcc"] != _FLAT_IP or int(head["d"]) != dim or int(head["trained"]) != 1
+                or int(head["metric"]) != 0 or int(head["codes"]) != n * dim
+                or size != _FLAT_HEADER.itemsize + 4 * n * dim):
+            return None
+        return np.fromfile(fh, dtype="<f4", count=n * dim).reshape(n, dim)
 
 
 class _FlatFromVectors:
@@ -203,12 +202,7 @@ class _FlatFromVectors:
     def get(self) -> faiss.Index:
         with self._lock:
             if self._index is None:
-                import faiss
-
-                index = faiss.IndexFlatIP(self.vectors.shape[1])
-                if len(self.vectors):
-                    index.add(np.ascontiguousarray(self.vectors, dtype=np.float32))
-                self._index = index
+                self._index = build_faiss(self.vectors, exact_limit=len(self.vectors))
             return self._index
 
 
@@ -265,9 +259,8 @@ class Snapshot:
                 if aid != pid or art is not part:
                     break
                 kept += len(art.sentences)
-        # (a flat previous index is never reused: it is not made just to be looked at)
-        reusable = previous.index_source if previous is not None and not isinstance(previous.index_source,
-                                                                                      _FlatFromVectors) else None
+        # (a flat index is never reused, so one not made yet is not made just to be looked at)
+        reusable = None if previous is None or isinstance(previous.index_source, _FlatFromVectors) else previous.index
         index = build_faiss(vectors, exact_limit=exact_limit, previous=reusable, kept=kept)
         return Snapshot(articles, sentences, vectors, index, offsets, uuid.uuid4().hex[:12], tokens)
 
@@ -346,7 +339,7 @@ class Store:
         vpath = self.directory / files["vectors"]["name"]
         flat = None
         try:
-            if manifest.get("index_type") == "IndexFlatIP" and VECTOR_FILES.keys().isdisjoint(files):
+            if manifest.get("index_type") == "IndexFlatIP":
                 flat = read_flat_vectors(vpath, self.encoder.dimension)
             if flat is None:
                 import faiss

@@ -12,7 +12,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,29 +23,6 @@ from bench import perf  # noqa: E402
 
 def lib_code(index: str) -> str:
     return perf.COLD_FIGURE.format(index=index) + "import sys; print('FAISS', 'faiss' in sys.modules, flush=True)\n"
-
-
-def run_child(code: str, tree: Path, env: dict[str, str]) -> tuple[float, float]:
-    """perf.run_child's timing in checkout `tree` (python -c puts its working directory first on sys.path)."""
-    t = time.perf_counter()
-    p = subprocess.run([sys.executable, "-c", code + perf.HWM], cwd=tree, env=dict(env, PYTHONPATH=str(tree)),
-                       capture_output=True, text=True, timeout=600, check=True)
-    return time.perf_counter() - t, float(p.stdout.split("HWM ")[1].split()[0]) / 1024
-
-
-def app_start(tree: Path, index: str, env: dict[str, str]) -> tuple[float, float]:
-    """Seconds from `python app.py` (in checkout `tree`) to its first /api/ask answer, and its peak RSS then (MB)."""
-    port = perf._free_port()
-    t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--index-dir", index], cwd=tree,
-                            env=dict(env, PYTHONPATH=str(tree)), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        wall = perf._poll_server(proc, t, lambda c: perf._ask_api(c, f"http://127.0.0.1:{port}",
-                                                                  perf.SEED_QUESTIONS[0]), "app.py", every=0.01)
-        return wall, perf.hwm_mb(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def main() -> None:
@@ -64,11 +40,9 @@ def main() -> None:
     for name, tree in trees.items():
         index = str(work / name)
         codes[f"library {name}"] = (lib_code(index), tree)
-        p = subprocess.run([sys.executable, "-c", lib_code(index)], cwd=tree, env=dict(env, PYTHONPATH=str(tree)),
-                           capture_output=True, text=True, check=True)  # the build, untimed
-        # a second start on the built library: does it import faiss?
-        p = subprocess.run([sys.executable, "-c", lib_code(index)], cwd=tree, env=dict(env, PYTHONPATH=str(tree)),
-                           capture_output=True, text=True, check=True)
+        for _ in range(2):  # the build (untimed), then a start on the built library: does it import faiss?
+            p = subprocess.run([sys.executable, "-c", lib_code(index)], cwd=tree,
+                               env=dict(env, PYTHONPATH=str(tree)), capture_output=True, text=True, check=True)
         print(f"{name}: a start on the built library imports faiss: {'FAISS True' in p.stdout}", flush=True)
     kinds = list(codes) + ["app before", "app after"]
     walls: dict[str, list[float]] = {k: [] for k in kinds}
@@ -77,10 +51,11 @@ def main() -> None:
         for kind in (kinds if i % 2 == 0 else kinds[::-1]):
             if kind.startswith("app "):
                 name = kind.split()[1]
-                w, h = app_start(trees[name], str(work / name), env)
+                tree = trees[name]
+                w, h = perf.app_start(str(work / name), dict(env, PYTHONPATH=str(tree)), cwd=tree)
             else:
                 code, tree = codes[kind]
-                w, h = run_child(code, tree, env)
+                w, h = perf.run_child(code, dict(env, PYTHONPATH=str(tree)), cwd=tree)
             walls[kind].append(w)
             hwms[kind].append(h)
     floor = statistics.median(walls["floor"])
