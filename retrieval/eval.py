@@ -22,12 +22,34 @@ from typing import Any
 from . import score_ref
 from .assistant import DEFAULT_INDEX_DIR, Assistant
 from .embed import default_encoder
+from .errors import ArticleError, QuestionError
 from .ingest import slugify
 
 
 def load_questions(path: Path) -> list[dict[str, Any]]:
-    """Questions of a bench file, one JSON object a line."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """Questions of a bench file, one JSON object a line; a ValueError naming the file and line for one that is not
+    (score.py could not read the file either, so nothing is answered)."""
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            q = json.loads(line)
+        except ValueError as exc:
+            raise ValueError(f"{path}:{n}: not a JSON object ({exc})") from None
+        if not isinstance(q, dict):
+            raise ValueError(f"{path}:{n}: not a JSON object")
+        if q.get("id") is None or not isinstance(q.get("article"), str):  # (an unusable "question" is refused later)
+            raise ValueError(f"{path}:{n}: a question needs an \"id\" and an \"article\" path")
+        out.append(q)
+    return out
+
+
+def _refused(q: dict[str, Any], error: str, ms: float | None = None) -> dict[str, Any]:
+    """The prediction for a question the assistant could not take (its message kept), scored as an abstention; ms:
+    the time the refusal took (none when nothing was asked: score.py then leaves it out of the latencies)."""
+    out = {"id": q["id"], "abstained": True, "ranked": [], "cited": [], "error": error}
+    return out if ms is None else dict(out, latency_ms=round(ms, 3))
 
 
 def _collection(paths: list[Path]) -> str:
@@ -37,8 +59,10 @@ def _collection(paths: list[Path]) -> str:
 
 
 def predict(questions: list[dict[str, Any]], base: Path, *, scope: str = "article",
-            index_dir: Path = DEFAULT_INDEX_DIR, quiet: bool = False) -> list[dict[str, Any]]:
-    """Predictions for the questions, in the bench format."""
+            index_dir: Path = DEFAULT_INDEX_DIR, quiet: bool = False, unread: list[str] | None = None
+            ) -> list[dict[str, Any]]:
+    """Predictions for the questions, in the bench format (unread: gets the message of each article that could not
+    be read; its questions are predicted as refusals)."""
     encoder = default_encoder()
     encoder.warm_up()
     by_article: dict[Path, list[dict[str, Any]]] = {}
@@ -52,11 +76,26 @@ def predict(questions: list[dict[str, Any]], base: Path, *, scope: str = "articl
         groups = [([p], qs) for p, qs in by_article.items()]
     preds = []
     for paths, qs in groups:
+        # one unreadable article or unusable question costs its own predictions only (each written as a refusal
+        # with its message), never the run's
         assistant = Assistant(articles=paths, index_dir=index_dir, encoder=encoder, collection=_collection(paths))
-        assistant.warm_up()
+        try:
+            assistant.warm_up()
+        except ArticleError as exc:
+            print(f"  {exc}: its {len(qs)} question(s) are written as refusals", file=sys.stderr)
+            if unread is not None:
+                unread.append(str(exc))
+            preds.extend(_refused(q, str(exc)) for q in qs)
+            continue
         for q in qs:
             t0 = time.perf_counter()
-            ans = assistant.answer(q["question"])
+            try:
+                ans = assistant.answer(q.get("question"))
+            except QuestionError as exc:
+                if not quiet:
+                    print(f"  question {q['id']}: {exc} (written as a refusal)", file=sys.stderr)
+                preds.append(_refused(q, str(exc), (time.perf_counter() - t0) * 1000))
+                continue
             ms = (time.perf_counter() - t0) * 1000
             preds.append({"id": q["id"], "abstained": ans.abstained, "ranked": [c.text for c in ans.ranked[:10]],
                           "cited": [c.text for c in ans.citations], "latency_ms": round(ms, 3)})
@@ -82,24 +121,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--index-dir", type=Path, default=DEFAULT_INDEX_DIR, help="where the per-article indexes are cached")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = p.parse_args(argv)
-    questions = load_questions(args.questions)
-    preds = predict(questions, args.questions.parent, scope=args.scope, index_dir=args.index_dir)
+    try:
+        questions = load_questions(args.questions)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    unread: list[str] = []
+    preds = predict(questions, args.questions.parent, scope=args.scope, index_dir=args.index_dir, unread=unread)
     args.predictions.parent.mkdir(parents=True, exist_ok=True)
     args.predictions.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in preds), encoding="utf-8")
+    refused = sum(1 for x in preds if "error" in x)
+    if refused:
+        print(f"{refused} of {len(preds)} questions could not be asked (each predicted as a refusal, with its error); "
+              f"{len(unread)} article(s) could not be read", file=sys.stderr)
+    scored = args.questions
     if args.scope == "corpus":  # off-topic questions are left out: the corpus holds their article
         kept = {x["id"] for x in preds}
-        qfile = args.predictions.with_suffix(".questions.jsonl")
+        qfile = scored = args.predictions.with_suffix(".questions.jsonl")
         rows = [dict(q, article=str((args.questions.parent / q["article"]).resolve())) for q in questions if q["id"] in kept]
         qfile.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        summary = score(qfile, args.predictions)
-    else:
-        summary = score(args.questions, args.predictions)
+    try:
+        summary = score(scored, args.predictions)
+    except OSError as exc:  # (an article score.py must read is missing: already reported above)
+        print(f"error: predictions written to {args.predictions}, but they cannot be scored: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(summary))
     else:
         for k, v in summary.items():
             print(f"{k:>24}: {v}")
-    return 0
+    return 1 if unread else 0
 
 
 if __name__ == "__main__":
