@@ -1,6 +1,6 @@
 """Quality benchmark: the three reference recipes and the project's answerer side by side, in one run.
 
-    python -m bench.quality SET.jsonl [--out DIR] [--methods dense,rrf,chunk,answerer] [--json]
+    python -m bench.quality SET.jsonl [--out DIR] [--methods dense,rrf,chunk,answerer] [--index-dir DIR] [--json]
 
 Prints one table of the reference scorer's metrics (score.py's own code) and latency per method, plus the bare
 query-embedding time measured in the same run (the floor answer latency is compared against). The answerer is
@@ -20,8 +20,11 @@ from pathlib import Path
 from typing import Any
 
 
+from retrieval.answer import clean_question
+from retrieval.assistant import DEFAULT_INDEX_DIR
 from retrieval.embed import default_encoder
-from retrieval.eval import score
+from retrieval.errors import QuestionError
+from retrieval.eval import refused, score
 
 from .data import cached_encode, load_set
 from .recipes import ChunkRecipe, SentenceRecipes, chunks
@@ -33,9 +36,10 @@ COLUMNS = ("P@1", "R@3", "MRR@10", "false_abstain", "abstain[off-topic]", "absta
            "cited_faithful", "latency_ms_p50", "latency_ms_p95")
 
 
-def run(qpath: Path, out: Path, methods: tuple[str, ...] = METHODS, quiet: bool = False) -> dict[str, Any]:
+def run(qpath: Path, out: Path, methods: tuple[str, ...] = METHODS, quiet: bool = False, *,
+        index_dir: Path = DEFAULT_INDEX_DIR) -> dict[str, Any]:
     encoder = default_encoder()
-    bench = load_set(qpath, encoder=encoder)
+    bench = load_set(qpath, encoder=encoder, index_dir=index_dir)
     preds: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
     floor: list[float] = []
     by_article: dict[str, list[dict[str, Any]]] = {}
@@ -54,6 +58,13 @@ def run(qpath: Path, out: Path, methods: tuple[str, ...] = METHODS, quiet: bool 
         answerer.warm_up()
         encoder.encode(["warm up"])
         for q in qs:
+            try:  # a question the answerer cannot take is a refusal for every method, so all score the same set
+                clean_question(q.get("question"))
+            except QuestionError as exc:
+                print(f"  question {q['id']}: {exc} (a refusal for every method)", file=sys.stderr)
+                for m in methods:
+                    preds[m].append(refused(q, str(exc)))
+                continue
             t0 = time.perf_counter()
             qvec = encoder.encode([q["question"]])[0]
             emb_ms = (time.perf_counter() - t0) * 1000
@@ -112,13 +123,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("questions", type=Path)
     p.add_argument("--out", type=Path, default=Path("out/quality"), help="where predictions are written")
     p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--index-dir", type=Path, default=DEFAULT_INDEX_DIR, help="where the per-article indexes are cached")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     methods = tuple(m for m in args.methods.split(",") if m)
     bad = [m for m in methods if m not in METHODS]
     if bad:
         p.error(f"unknown methods {bad}; choose from {METHODS}")
-    results = run(args.questions, args.out, methods)
+    try:
+        results = run(args.questions, args.out, methods, index_dir=args.index_dir)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # (RetrievalError: an article that cannot be read)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     (args.out / f"{args.questions.stem}.summary.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(results) if args.json else table(args.questions, results, methods))
     return 0

@@ -45,7 +45,7 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _refused(q: dict[str, Any], error: str, ms: float | None = None) -> dict[str, Any]:
+def refused(q: dict[str, Any], error: str, ms: float | None = None) -> dict[str, Any]:
     """The prediction for a question the assistant could not take (its message kept), scored as an abstention; ms:
     the time the refusal took (none when nothing was asked: score.py then leaves it out of the latencies)."""
     out = {"id": q["id"], "abstained": True, "ranked": [], "cited": [], "error": error}
@@ -85,7 +85,7 @@ def predict(questions: list[dict[str, Any]], base: Path, *, scope: str = "articl
             print(f"  {exc}: its {len(qs)} question(s) are written as refusals", file=sys.stderr)
             if unread is not None:
                 unread.append(str(exc))
-            preds.extend(_refused(q, str(exc)) for q in qs)
+            preds.extend(refused(q, str(exc)) for q in qs)
             continue
         for q in qs:
             t0 = time.perf_counter()
@@ -94,7 +94,7 @@ def predict(questions: list[dict[str, Any]], base: Path, *, scope: str = "articl
             except QuestionError as exc:
                 if not quiet:
                     print(f"  question {q['id']}: {exc} (written as a refusal)", file=sys.stderr)
-                preds.append(_refused(q, str(exc), (time.perf_counter() - t0) * 1000))
+                preds.append(refused(q, str(exc), (time.perf_counter() - t0) * 1000))
                 continue
             ms = (time.perf_counter() - t0) * 1000
             preds.append({"id": q["id"], "abstained": ans.abstained, "ranked": [c.text for c in ans.ranked[:10]],
@@ -130,9 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     preds = predict(questions, args.questions.parent, scope=args.scope, index_dir=args.index_dir, unread=unread)
     args.predictions.parent.mkdir(parents=True, exist_ok=True)
     args.predictions.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in preds), encoding="utf-8")
-    refused = sum(1 for x in preds if "error" in x)
-    if refused:
-        print(f"{refused} of {len(preds)} questions could not be asked (each predicted as a refusal, with its error); "
+    n_refused = sum(1 for x in preds if "error" in x)
+    if n_refused:
+        print(f"{n_refused} of {len(preds)} questions could not be asked (each predicted as a refusal, with its error); "
               f"{len(unread)} article(s) could not be read", file=sys.stderr)
     scored = args.questions
     if args.scope == "corpus":  # off-topic questions are left out: the corpus holds their article
