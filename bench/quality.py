@@ -112,7 +112,7 @@ def table(qpath: Path, results: dict[str, Any], methods: tuple[str, ...]) -> str
     for m in methods:
         vals = ["" if results[m].get(c) is None else f"{results[m][c]}" for c in cols]
         lines.append(f"| {LABELS[m]} | " + " | ".join(vals) + " |")
-    lines.append(f"| query embedding alone (floor) | " + " | ".join(
+    lines.append("| query embedding alone (floor) | " + " | ".join(
         {"latency_ms_p50": str(results["query_embedding_ms_p50"]),
          "latency_ms_p95": str(results["query_embedding_ms_p95"])}.get(c, "") for c in cols) + " |")
     return "\n".join(lines)
