@@ -20,7 +20,7 @@ import re
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -69,8 +69,10 @@ def synonyms(word: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def spin(text: str, protect: list[str], rng: random.Random, rate: float) -> str:
-    """text with a share `rate` of its lower-case content words swapped for a synonym, protected strings kept."""
+def spin(text: str, protect: list[str], rng: random.Random, rate: float, *,
+         substitutes: Callable[[str], tuple[str, ...]] = synonyms) -> str:
+    """text with a share `rate` of its lower-case content words swapped for one of substitutes(word) (default: the
+    embedding neighbours), protected strings kept."""
     low = text.lower()
     keep = np.zeros(len(text) + 1, dtype=bool)
     for a in protect:
@@ -83,21 +85,22 @@ def spin(text: str, protect: list[str], rng: random.Random, rate: float) -> str:
     for m in _WORDS.finditer(text):
         if keep[m.start():m.end()].any() or rng.random() >= rate:
             continue
-        options = synonyms(m.group(0))
+        options = substitutes(m.group(0))
         if options:
             parts += [text[last:m.start()], rng.choice(options)]
             last = m.end()
     return "".join(parts) + text[last:]
 
 
-def spin_set(questions_file: Path, out_dir: Path, *, rate: float = 0.4, seed: int = 0) -> Path:
+def spin_set(questions_file: Path, out_dir: Path, *, rate: float = 0.4, seed: int = 0,
+             substitutes: Callable[[str], tuple[str, ...]] = synonyms, what: str = "reworded") -> Path:
     """Write the reworded copy of a set (articles + questions file) under out_dir; returns the questions file."""
 
     def reword(rel: str, body: int, text: str, qs: list[dict[str, Any]]) -> list[str]:
         protect = [a for q in qs if q.get("paragraph") in (None, body) for a in q["answers"]]
-        return [spin(text, protect, random.Random(f"{seed}:{rel}:{body}"), rate)]
+        return [spin(text, protect, random.Random(f"{seed}:{rel}:{body}"), rate, substitutes=substitutes)]
 
-    questions = rewrite_articles(questions_file, out_dir, reword, what="reworded")
+    questions = rewrite_articles(questions_file, out_dir, reword, what=what)
     return write_questions(questions, questions_file, out_dir)
 
 

@@ -15,22 +15,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import re
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.copies import rewrite_articles, write_questions  # noqa: E402
+from bench.spin import spin_set  # noqa: E402  (its spin, with WordNet's synonyms instead of the embedding's)
 from retrieval.answer import STOPWORDS  # noqa: E402
 
-_WORDS = re.compile(r"\b[a-z]{3,}\b")
 POS = {"noun": "n", "verb": "v", "adj": "a", "adv": "r"}
 # (suffix, replacement) detachment rules, as WordNet's morphy
 RULES = {"n": [("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"),
@@ -132,36 +128,6 @@ def synonyms(word: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def spin(text: str, protect: list[str], rng: random.Random, rate: float) -> str:
-    """text with a share `rate` of its lower-case content words swapped for a synonym, protected strings kept."""
-    low = text.lower()
-    keep = np.zeros(len(text) + 1, dtype=bool)
-    for a in protect:
-        a = a.lower().strip()
-        start = low.find(a) if a else -1
-        while start >= 0:
-            keep[start:start + len(a)] = True
-            start = low.find(a, start + 1)
-    parts, last = [], 0
-    for m in _WORDS.finditer(text):
-        if keep[m.start():m.end()].any() or rng.random() >= rate:
-            continue
-        options = synonyms(m.group(0))
-        if options:
-            parts += [text[last:m.start()], rng.choice(options)]
-            last = m.end()
-    return "".join(parts) + text[last:]
-
-
-def spin_set(questions_file: Path, out_dir: Path, *, rate: float = 0.4, seed: int = 0) -> Path:
-    def reword(rel: str, body: int, text: str, qs: list[dict[str, Any]]) -> list[str]:
-        protect = [a for q in qs if q.get("paragraph") in (None, body) for a in q["answers"]]
-        return [spin(text, protect, random.Random(f"{seed}:{rel}:{body}"), rate)]
-
-    questions = rewrite_articles(questions_file, out_dir, reword, what="reworded (WordNet)")
-    return write_questions(questions, questions_file, out_dir)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench/experiments/spin_wordnet.py", description=__doc__.split("\n")[0])
     p.add_argument("questions", type=Path)
@@ -169,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=0.4)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    print(spin_set(args.questions, args.out_dir, rate=args.rate, seed=args.seed))
+    print(spin_set(args.questions, args.out_dir, rate=args.rate, seed=args.seed, substitutes=synonyms,
+                   what="reworded (WordNet)"))
     return 0
 
 
